@@ -4,6 +4,7 @@ import com.esotericsoftware.kryo.Kryo;
 import com.esotericsoftware.kryo.Registration;
 import com.esotericsoftware.kryo.io.Input;
 import com.esotericsoftware.kryo.io.Output;
+import com.esotericsoftware.kryo.serializers.DefaultSerializers;
 import com.esotericsoftware.kryo.serializers.ImmutableCollectionsSerializers;
 import com.esotericsoftware.kryo.util.DefaultClassResolver;
 import com.esotericsoftware.kryo.util.DefaultInstantiatorStrategy;
@@ -130,13 +131,13 @@ public final class KryoSerializer extends JSerializer {
             Collections.emptySet().getClass(),
             Collections.singletonList(0).getClass(),
             Optional.class,
-            UUID.class,
             Instant.class,
             Duration.class,
             BigInteger.class,
             BigDecimal.class)) {
       kryo.register(c);
     }
+    kryo.register(UUID.class, new DefaultSerializers.UUIDSerializer());
     ImmutableCollectionsSerializers.registerSerializers(kryo);
     resolver.typedRefs = kryo.register(ActorRef.class, new ActorRefKryoSerializers.Typed(system));
     resolver.classicRefs =
