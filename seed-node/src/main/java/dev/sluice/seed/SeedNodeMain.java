@@ -74,6 +74,7 @@ public final class SeedNodeMain implements Callable<Integer> {
   @Override
   public Integer call() {
     ClusterNode.Prepared prepared;
+    ActorSystem<Void> system;
     GatewaySettings gateway = null;
     try {
       Map<String, Object> extra = new LinkedHashMap<>();
@@ -95,11 +96,11 @@ public final class SeedNodeMain implements Callable<Integer> {
                 false));
       }
       PortCheck.requireFree(listeners);
+      system = ClusterNode.start(prepared);
     } catch (StartupException e) {
       spec.commandLine().getErr().println("seed-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
-    ActorSystem<Void> system = ClusterNode.start(prepared);
     if (gateway != null) {
       HttpApi.start(system, gateway);
     }
