@@ -31,6 +31,10 @@ final class InterimMatMul {
     }
   }
 
+  static void fast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    reference(w, x, T, out, r0, r1);
+  }
+
   static void dequantizeRow(GgufTensor w, int row, float[] out, int off) {
     requireF32(w);
     int cols = w.cols();

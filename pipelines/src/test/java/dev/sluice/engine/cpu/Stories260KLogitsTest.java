@@ -32,8 +32,8 @@ class Stories260KLogitsTest {
   static Stream<Arguments> backends() {
     return Stream.of(
         Arguments.of("scalar", (Supplier<Backend>) ScalarBackend::new),
-        Arguments.of("scalar", (Supplier<Backend>) ScalarBackend::new) /*CPU1*/);
-    // CPU2
+        Arguments.of("cpu-1", (Supplier<Backend>) () -> new CpuBackend(1)),
+        Arguments.of("cpu-2", (Supplier<Backend>) () -> new CpuBackend(2)));
   }
 
   private static float[] reference() throws Exception {
