@@ -25,7 +25,7 @@ class BatchEngineTest {
   @BeforeEach
   void load() throws Exception {
     file = GgufFile.open(TestData.file("models/stories260K.gguf"));
-    backend = new CpuBackend(1);
+    backend = new CpuBackend(2);
     runner = backend.load(ModelLoader.load(file), new KvCacheSpec(24, 8));
   }
 

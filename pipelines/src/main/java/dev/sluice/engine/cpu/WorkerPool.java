@@ -1,17 +1,20 @@
 package dev.sluice.engine.cpu;
 
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
 /**
  * A fixed team of compute threads, started once for a backend's life, that run one parallel job at
- * a time: the calling (device owner) thread takes part 0 and worker {@code i} part {@code i}.
- * Dispatch allocates nothing: the job is a long-lived object whose fields describe the work.
+ * a time split into {@code parts} parts. Parts are claimed, not assigned: the calling (device
+ * owner) thread and the workers take the next unclaimed part until none is left, so a worker that
+ * is slow to wake (an oversubscribed machine) costs nothing: the others do its share. Dispatch
+ * allocates nothing: the job is a long-lived object whose fields describe the work.
  *
  * <p>Workers spin briefly after a job (the next one usually follows within microseconds during a
- * forward pass), then park until the next dispatch. A job that throws in a worker is rethrown by
- * {@link #run} in the caller after every part has finished, so a failure never leaves a worker
- * half-way through the next job.
+ * forward pass), then park until the next dispatch. A part that throws in a worker is rethrown by
+ * {@link #run} in the caller after every claimed part has finished, so a failure never leaves a
+ * worker half-way through the next job.
  */
 final class WorkerPool implements AutoCloseable {
   /** One parallel job; {@code part} runs in [0, parts). */
@@ -19,13 +22,14 @@ final class WorkerPool implements AutoCloseable {
     void run(int part, int parts);
   }
 
-  private static final int SPINS = 20_000;
+  private static final int SPINS = 4_000;
 
   private final int parts;
   private final Thread[] workers;
-  private final AtomicInteger remaining = new AtomicInteger();
+  // High 32 bits: generation of the current job; low 32 bits: next unclaimed part.
+  private final AtomicLong state = new AtomicLong();
+  private final AtomicInteger done = new AtomicInteger();
   private volatile Job job;
-  private volatile long generation;
   private volatile boolean closed;
   private volatile Throwable failure;
 
@@ -36,8 +40,7 @@ final class WorkerPool implements AutoCloseable {
     this.parts = threads;
     this.workers = new Thread[threads - 1];
     for (int i = 0; i < workers.length; i++) {
-      int part = i + 1;
-      workers[i] = Thread.ofPlatform().daemon().name(name + "-" + part).unstarted(() -> loop(part));
+      workers[i] = Thread.ofPlatform().daemon().name(name + "-" + (i + 1)).unstarted(this::loop);
       workers[i].start();
     }
   }
@@ -55,31 +58,25 @@ final class WorkerPool implements AutoCloseable {
     if (closed) {
       throw new IllegalStateException("worker pool closed");
     }
+    long gen = (state.get() >>> 32) + 1;
     job = j;
-    remaining.set(parts - 1);
-    generation++; // single writer (the owner thread): publishes job and remaining
+    done.set(0);
+    state.set(gen << 32); // publishes job and done (single writer: the owner thread)
     for (Thread w : workers) {
       LockSupport.unpark(w);
     }
-    Throwable local = null;
-    try {
-      j.run(0, parts);
-    } catch (Throwable t) {
-      local = t;
-    }
+    work(gen, j);
     int spins = 0;
-    while (remaining.get() != 0) {
+    while (done.get() < parts) {
       if (++spins < SPINS) {
         Thread.onSpinWait();
       } else {
         Thread.yield();
       }
     }
-    job = null;
-    Throwable remote = failure;
-    failure = null;
-    if (local != null || remote != null) {
-      Throwable t = local != null ? local : remote;
+    Throwable t = failure;
+    if (t != null) {
+      failure = null;
       if (t instanceof RuntimeException re) {
         throw re;
       }
@@ -90,11 +87,35 @@ final class WorkerPool implements AutoCloseable {
     }
   }
 
-  private void loop(int part) {
+  /** Claims and runs parts of generation {@code gen} until none is left. */
+  private void work(long gen, Job j) {
+    while (true) {
+      long s = state.get();
+      int part = (int) s;
+      if ((s >>> 32) != gen || part >= parts) {
+        return;
+      }
+      if (!state.compareAndSet(s, s + 1)) {
+        continue;
+      }
+      try {
+        j.run(part, parts);
+      } catch (Throwable t) {
+        // Recorded before the part counts as done, so the caller always sees it.
+        if (failure == null) {
+          failure = t;
+        }
+      } finally {
+        done.incrementAndGet();
+      }
+    }
+  }
+
+  private void loop() {
     long seen = 0;
     while (true) {
       int spins = 0;
-      while (generation == seen && !closed) {
+      while ((state.get() >>> 32) == seen && !closed) {
         if (++spins < SPINS) {
           Thread.onSpinWait();
         } else {
@@ -104,14 +125,11 @@ final class WorkerPool implements AutoCloseable {
       if (closed) {
         return;
       }
-      seen = generation;
-      try {
-        job.run(part, parts);
-      } catch (Throwable t) {
-        failure = t;
-      } finally {
-        remaining.decrementAndGet();
-      }
+      long gen = state.get() >>> 32;
+      seen = gen;
+      // job is written before state: a job read now belongs to gen or a later generation, and a
+      // later one makes every claim of gen fail (state has moved on), so no part runs twice.
+      work(gen, job);
     }
   }
 
