@@ -227,7 +227,7 @@ public final class CpuBackend implements Backend {
         }
       }
       for (int t = 0; t < T; t++) {
-        InterimMatMul.dequantizeRow(w.tokenEmbedding(), b.tokens[t], x, t * dim);
+        MatMul.dequantizeRow(w.tokenEmbedding(), b.tokens[t], x, t * dim);
       }
 
       for (int l = 0; l < c.layers(); l++) {
@@ -325,7 +325,7 @@ public final class CpuBackend implements Backend {
         long r0 = Math.max(lo, base) - base;
         long r1 = Math.min(hi, base + rows) - base;
         if (r0 < r1) {
-          InterimMatMul.fast(mmW[i], mmIn, mmT, mmOut[i], (int) r0, (int) r1);
+          MatMul.fast(mmW[i], mmIn, mmT, mmOut[i], (int) r0, (int) r1);
         }
         base += rows;
       }

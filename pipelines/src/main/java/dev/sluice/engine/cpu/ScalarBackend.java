@@ -103,15 +103,15 @@ public final class ScalarBackend implements Backend {
       float[] gate = new float[T * hidden];
       float[] up = new float[T * hidden];
       for (int t = 0; t < T; t++) {
-        InterimMatMul.dequantizeRow(w.tokenEmbedding(), b.tokens[t], x, t * dim);
+        MatMul.dequantizeRow(w.tokenEmbedding(), b.tokens[t], x, t * dim);
       }
 
       for (int l = 0; l < c.layers(); l++) {
         LayerWeights lw = w.layers().get(l);
         rmsnorm(x, lw.attnNorm(), xb, T);
-        InterimMatMul.reference(lw.wq(), xb, T, q, 0, qDim);
-        InterimMatMul.reference(lw.wk(), xb, T, k, 0, kvDim);
-        InterimMatMul.reference(lw.wv(), xb, T, v, 0, kvDim);
+        MatMul.reference(lw.wq(), xb, T, q, 0, qDim);
+        MatMul.reference(lw.wk(), xb, T, k, 0, kvDim);
+        MatMul.reference(lw.wv(), xb, T, v, 0, kvDim);
         if (c.qkvBias()) {
           addBias(q, lw.bq(), T);
           addBias(k, lw.bk(), T);
@@ -132,19 +132,19 @@ public final class ScalarBackend implements Backend {
         for (int t = 0; t < T; t++) {
           attention(b, l, seqOf[t], posOf[t], q, t * qDim, att, t * qDim);
         }
-        InterimMatMul.reference(lw.wo(), att, T, proj, 0, dim);
+        MatMul.reference(lw.wo(), att, T, proj, 0, dim);
         for (int i = 0; i < T * dim; i++) {
           x[i] += proj[i];
         }
 
         rmsnorm(x, lw.ffnNorm(), xb, T);
-        InterimMatMul.reference(lw.wGate(), xb, T, gate, 0, hidden);
-        InterimMatMul.reference(lw.wUp(), xb, T, up, 0, hidden);
+        MatMul.reference(lw.wGate(), xb, T, gate, 0, hidden);
+        MatMul.reference(lw.wUp(), xb, T, up, 0, hidden);
         for (int i = 0; i < T * hidden; i++) {
           float g = gate[i];
           gate[i] = g / (1f + (float) Math.exp(-g)) * up[i]; // SwiGLU
         }
-        InterimMatMul.reference(lw.wDown(), gate, T, proj, 0, dim);
+        MatMul.reference(lw.wDown(), gate, T, proj, 0, dim);
         for (int i = 0; i < T * dim; i++) {
           x[i] += proj[i];
         }
@@ -159,7 +159,7 @@ public final class ScalarBackend implements Backend {
       }
       float[] normed = new float[rows * dim];
       rmsnorm(last, w.outputNorm(), normed, rows);
-      InterimMatMul.reference(w.output(), normed, rows, logits, 0, c.vocabSize());
+      MatMul.reference(w.output(), normed, rows, logits, 0, c.vocabSize());
     }
 
     /**

@@ -13,6 +13,21 @@ final class VectorOps {
 
   private VectorOps() {}
 
+  /**
+   * Sum of the lanes in a fixed order: {@code reduceLanes(ADD)} leaves the order open and it
+   * differs between the interpreter and C2, which would make results depend on JIT warm-up.
+   */
+  static float sum(FloatVector v) {
+    if (MatMul.VECTOR_OK) {
+      return MatMul.sum(v);
+    }
+    float s = 0;
+    for (int i = 0; i < v.length(); i++) {
+      s += v.lane(i);
+    }
+    return s;
+  }
+
   /** {@code sum(a[ao+i] * b[bo+i])} for i in [0, n). */
   static float dot(float[] a, int ao, float[] b, int bo, int n) {
     int i = 0;
@@ -22,7 +37,7 @@ final class VectorOps {
       for (int bound = S.loopBound(n); i < bound; i += S.length()) {
         acc = FloatVector.fromArray(S, a, ao + i).fma(FloatVector.fromArray(S, b, bo + i), acc);
       }
-      sum = acc.reduceLanes(VectorOperators.ADD);
+      sum = sum(acc);
     }
     for (; i < n; i++) {
       sum += a[ao + i] * b[bo + i];
@@ -65,7 +80,7 @@ final class VectorOps {
       FloatVector v = FloatVector.fromArray(S, in, io + i);
       acc = v.fma(v, acc);
     }
-    double ss = acc.reduceLanes(VectorOperators.ADD);
+    double ss = sum(acc);
     for (; i < n; i++) {
       ss += (double) in[io + i] * in[io + i];
     }
@@ -117,7 +132,7 @@ final class VectorOps {
         e.intoArray(x, i);
         vsum = vsum.add(e);
       }
-      sum = vsum.reduceLanes(VectorOperators.ADD);
+      sum = sum(vsum);
     }
     for (; i < n; i++) {
       x[i] = (float) Math.exp(x[i] - max);
