@@ -7,6 +7,8 @@ import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.testing.TestData;
+import dev.sluice.engine.tokenizer.StreamingDetokenizer;
+import dev.sluice.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -89,6 +91,27 @@ class BatchEngineTest {
     assertThat(h.outputTokens()).containsExactly(r.ids());
     assertThat(engine.promptTokensProcessed()).isEqualTo(5);
     assertThat(pool.freeBlocks()).isEqualTo(pool.numBlocks());
+  }
+
+  @Test
+  void greedyTextEqualsTheReadmeText() {
+    Tokenizer tokenizer = Tokenizer.fromGguf(file);
+    int[] prompt = tokenizer.encode("Once upon a time", tokenizer.addsBos(), false);
+    assertThat(prompt).containsExactly(Arrays.copyOf(REF, 5));
+    KvBlockPool pool = new KvBlockPool(runner.kvCache());
+    BatchEngine engine = new BatchEngine(runner, pool, new BatchEngine.Settings(2, 16, 3, 128));
+    Recorder r = new Recorder();
+    engine.submit(
+        new GenerationRequest(
+            prompt, 57, tokenizer.endOfGenerationIds(), TokenSampler.greedy(), r));
+    runToIdle(engine);
+    StreamingDetokenizer detok = tokenizer.newStreamingDetokenizer(false);
+    StringBuilder text = new StringBuilder("Once upon a time");
+    for (int t : r.ids()) {
+      text.append(detok.push(t));
+    }
+    text.append(detok.flush());
+    assertThat(text.toString()).isEqualTo(TestData.STORIES_TEXT);
   }
 
   @Test
