@@ -235,4 +235,48 @@ class BatchEngineTest {
     assertThat(big.tokens).hasSize(150);
     assertThat(next.ids()).containsExactly(Arrays.copyOfRange(REF, 5, REF.length));
   }
+
+  @Test
+  void decodeStepsAllocateNothingOnceWarm() {
+    // One compute thread, so all work happens on this thread and its allocation counter sees it.
+    try (CpuBackend one = new CpuBackend(1);
+        ModelRunner r = one.load(ModelLoader.load(file), new KvCacheSpec(768, 8))) {
+      BatchEngine engine =
+          new BatchEngine(
+              r, new KvBlockPool(r.kvCache()), new BatchEngine.Settings(4, 16, 16, 2048));
+      TokenSink quiet =
+          new TokenSink() {
+            @Override
+            public boolean onToken(SequenceHandle seq, int token) {
+              return true;
+            }
+
+            @Override
+            public void onFinish(SequenceHandle seq, FinishReason reason, Throwable error) {}
+          };
+      for (int i = 0; i < 3; i++) {
+        engine.submit(
+            new GenerationRequest(
+                Arrays.copyOf(REF, 5 + i), 2000, null, TokenSampler.greedy(), quiet));
+      }
+      com.sun.management.ThreadMXBean mx =
+          (com.sun.management.ThreadMXBean)
+              java.lang.management.ManagementFactory.getThreadMXBean();
+      long tid = Thread.currentThread().threadId();
+      // Until the JIT has compiled the Vector API paths, the interpreter boxes vectors; a real
+      // per-step allocation would never go away, so wait for a quiet window of 40 steps.
+      long allocated = Long.MAX_VALUE;
+      for (int round = 0; round < 40 && allocated >= 1024; round++) {
+        long before = mx.getThreadAllocatedBytes(tid);
+        for (int i = 0; i < 40; i++) {
+          engine.step();
+        }
+        allocated = mx.getThreadAllocatedBytes(tid) - before;
+      }
+      assertThat(engine.running()).isEqualTo(3);
+      assertThat(allocated)
+          .as("bytes allocated by 40 decode steps of 3 sequences")
+          .isLessThan(1024);
+    }
+  }
 }
