@@ -179,6 +179,9 @@ public final class CpuBackend implements Backend {
         ropeFreq = new double[half];
         for (int i = 0; i < half; i++) {
           ropeFreq[i] = Math.pow(c.ropeTheta(), -2.0 * i / c.ropeDim()) / c.ropeScale();
+          if (w.ropeFreqs() != null) {
+            ropeFreq[i] /= w.ropeFreqs().data().getAtIndex(F32, i); // Llama 3.1 frequency factors
+          }
         }
         ensureCapacity(1);
       } catch (RuntimeException | Error e) {
