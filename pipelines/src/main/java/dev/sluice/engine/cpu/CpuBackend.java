@@ -90,6 +90,12 @@ public final class CpuBackend implements Backend {
     private static final int OP_MATMUL = 1;
     private static final int OP_ATTENTION = 2;
 
+    /**
+     * Below this many multiply-adds a job runs on the calling thread alone: waking the workers
+     * costs microseconds, more than tiny models' matrices take (stories260K's are 4-33 K).
+     */
+    private static final long SERIAL_MACS = 48 * 1024;
+
     private final ModelWeights w;
     private final ModelConfig c;
     private final KvCacheSpec kv;
@@ -264,7 +270,15 @@ public final class CpuBackend implements Backend {
         attBatch = b;
         attLayer = l;
         attT = T;
-        pool.run(this);
+        long attMacs = 0;
+        for (int t = 0; t < T; t++) {
+          attMacs += (posOf[t] + 1L) * 2 * qDim; // scores and weighted values
+        }
+        if (attMacs < SERIAL_MACS) {
+          run(0, 1);
+        } else {
+          pool.run(this);
+        }
         attBatch = null;
         matmul(att, T, lw.wo(), proj, null, null, null, null);
         VectorOps.add(proj, x, T * dim);
@@ -306,7 +320,15 @@ public final class CpuBackend implements Backend {
       mmW[2] = w2;
       mmOut[2] = o2;
       mmCount = w2 != null ? 3 : w1 != null ? 2 : 1;
-      pool.run(this);
+      long macs =
+          (long) T
+              * w0.cols()
+              * (w0.rows() + (w1 != null ? w1.rows() : 0) + (w2 != null ? w2.rows() : 0));
+      if (macs < SERIAL_MACS) {
+        run(0, 1); // too small to pay for waking the workers
+      } else {
+        pool.run(this);
+      }
     }
 
     @Override
