@@ -212,7 +212,7 @@ public final class Tokenizer {
       fimSep = findControl("<|file_sep|>");
     }
     for (int id : new int[] {fimPad, fimRep, fimSep, eosId, eotId, eomId}) {
-      if (id >= 0) {
+      if (id >= 0 && id < n) {
         eog.set(id);
       }
     }
@@ -231,10 +231,11 @@ public final class Tokenizer {
         eog.set(id);
       }
     }
-    bos = bosId;
-    eos = eosId;
+    // llama.cpp's defaults (BOS/EOS 11 for byte-level BPE) may not exist in a small vocabulary.
+    bos = bosId < n ? bosId : -1;
+    eos = eosId < n ? eosId : -1;
     eot = eotId;
-    unk = unkId;
+    unk = unkId < n ? unkId : -1;
 
     // Special tokens matched in raw text, longest (in UTF-8 bytes) first.
     List<Integer> specials = new ArrayList<>();
