@@ -296,6 +296,16 @@ public final class Tokenizer {
     return new Tokenizer(file, pre);
   }
 
+  /**
+   * Reads the tokenizer of the GGUF file at {@code path} (the tokenizer keeps no reference to the
+   * file, which is closed on return).
+   */
+  public static Tokenizer load(java.nio.file.Path path) throws java.io.IOException {
+    try (GgufFile f = GgufFile.open(path)) {
+      return fromGguf(f);
+    }
+  }
+
   private static int specialId(GgufFile f, String key, int dflt, int n) {
     long v = f.getLong(key, -1);
     return v >= 0 && v < n ? (int) v : dflt;
