@@ -80,14 +80,21 @@ public final class Sampler {
     return chosen;
   }
 
+  private static final int SEEN = 1 << 30;
+
+  /**
+   * Penalizes the tokens of the last {@code penaltyWindow} recorded: the repetition penalty for any
+   * token seen there (prompt included), presence and frequency for generated occurrences.
+   */
   private void applyPenalties(SamplingParams p, SamplerState state) {
     int[] hist = state.history();
     int end = state.size();
     int from = p.penaltyWindow() < 0 ? 0 : Math.max(0, end - p.penaltyWindow());
+    int generatedFrom = state.promptLength();
     for (int i = from; i < end; i++) {
       int t = hist[i];
       if (t >= 0 && t < vocab) {
-        counts[t]++;
+        counts[t] = (counts[t] | SEEN) + (i >= generatedFrom ? 1 : 0);
       }
     }
     float rep = p.repetitionPenalty();
@@ -98,11 +105,11 @@ public final class Sampler {
       if (t < 0 || t >= vocab || counts[t] == 0) {
         continue; // out of range, or already penalized
       }
-      int c = counts[t];
+      int c = counts[t] & (SEEN - 1);
       counts[t] = 0;
       float l = work[t];
       l = l <= 0 ? l * rep : l / rep;
-      work[t] = l - c * freq - pres;
+      work[t] = c > 0 ? l - c * freq - pres : l;
     }
   }
 
