@@ -36,8 +36,9 @@ import picocli.CommandLine.Spec;
     sortOptions = false,
     usageHelpAutoWidth = true,
     subcommands = {
-      // Subcommands, one class each (e.g. GenerateCommand.class).
+      // Subcommands, one class each.
       CommandLine.HelpCommand.class,
+      GenerateCommand.class,
     },
     description = {
       "Runs a Sluice seed node (control plane). Without --config it uses the embedded"
