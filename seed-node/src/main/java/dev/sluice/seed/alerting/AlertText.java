@@ -27,7 +27,7 @@ final class AlertText {
   static String markdown(Alert a) {
     StringBuilder sb = new StringBuilder();
     sb.append("### ").append(title(a)).append("\n\n");
-    sb.append("**").append(a.summary()).append("**\n\n");
+    sb.append("**").append(wasIfResolved(a)).append(a.summary()).append("**\n\n");
     sb.append("- severity: ").append(a.rule().severity()).append('\n');
     sb.append("- node: ").append(a.node()).append('\n');
     if (!a.subject().isEmpty()) {
@@ -51,7 +51,7 @@ final class AlertText {
   static String slack(Alert a) {
     StringBuilder sb = new StringBuilder();
     sb.append('*').append(title(a)).append("*\n");
-    sb.append(a.summary()).append('\n');
+    sb.append(wasIfResolved(a)).append(a.summary()).append('\n');
     sb.append("• severity: ").append(a.rule().severity()).append('\n');
     if (!a.subject().isEmpty()) {
       sb.append("• subject: ").append(a.subject()).append('\n');
@@ -68,6 +68,11 @@ final class AlertText {
       sb.append("\n> ").append(a.rule().action());
     }
     return sb.toString();
+  }
+
+  // A resolved message repeats the summary of the firing one, marked as the past condition.
+  private static String wasIfResolved(Alert a) {
+    return a.status() == Alert.Status.RESOLVED ? "Was: " : "";
   }
 
   static String time(Instant t) {

@@ -34,7 +34,7 @@ import org.apache.pekko.cluster.typed.SingletonActor;
 public final class Alerter extends AbstractBehavior<Alerter.Command> {
 
   /** Messages of the alerter. */
-  public sealed interface Command permits SnapshotReceived, Evaluate, GetActiveAlerts {}
+  public sealed interface Command permits SnapshotReceived, Evaluate {}
 
   /** A node's snapshot from the topic. */
   public record SnapshotReceived(NodeSnapshot snapshot) implements Command {}
@@ -43,9 +43,6 @@ public final class Alerter extends AbstractBehavior<Alerter.Command> {
   public enum Evaluate implements Command {
     INSTANCE
   }
-
-  /** Asks for the alerts firing now (local use: admin routes, tests). */
-  public record GetActiveAlerts(ActorRef<List<Alert>> replyTo) implements Command {}
 
   private final AlertEvaluator evaluator;
   private final NotificationDispatcher dispatcher;
@@ -108,7 +105,6 @@ public final class Alerter extends AbstractBehavior<Alerter.Command> {
     return newReceiveBuilder()
         .onMessage(SnapshotReceived.class, this::onSnapshot)
         .onMessageEquals(Evaluate.INSTANCE, this::onEvaluate)
-        .onMessage(GetActiveAlerts.class, this::onGetActiveAlerts)
         .onSignal(PostStop.class, s -> onPostStop())
         .build();
   }
@@ -126,11 +122,6 @@ public final class Alerter extends AbstractBehavior<Alerter.Command> {
     dispatcher.dispatch(alerts);
     // Forget nodes long gone, so the map stays bounded by the live membership.
     latest.values().removeIf(s -> clock.millis() - s.atEpochMillis() > 10 * staleAfter.toMillis());
-    return this;
-  }
-
-  private Behavior<Command> onGetActiveAlerts(GetActiveAlerts g) {
-    g.replyTo().tell(evaluator.active());
     return this;
   }
 
