@@ -7,8 +7,8 @@ import java.util.List;
  * the alert rules compare with their thresholds, already reduced on the node (ratios, rates and
  * quantiles over {@code sluice.metrics.report.window}), so the evaluator needs no time series.
  *
- * <p>Published on the cluster topic {@link #TOPIC}; crosses the network (see {@link
- * MetricsSerializer}).
+ * <p>Published on the cluster topic {@link #TOPIC}; crosses the network through the cluster's Kryo
+ * serializer (registered in cluster-node's {@code reference.conf}).
  *
  * @param node the reporting node's address, {@code host:port}
  * @param atEpochMillis when the snapshot was taken

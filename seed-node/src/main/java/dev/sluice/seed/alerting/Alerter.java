@@ -3,9 +3,11 @@ package dev.sluice.seed.alerting;
 import dev.sluice.node.metrics.NodeSnapshot;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Behavior;
@@ -17,6 +19,7 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.typed.ClusterSingleton;
+import org.apache.pekko.cluster.typed.ClusterSingletonSettings;
 import org.apache.pekko.cluster.typed.SingletonActor;
 
 /**
@@ -51,23 +54,46 @@ public final class Alerter extends AbstractBehavior<Alerter.Command> {
   private final Map<String, NodeSnapshot> latest = new HashMap<>();
 
   /**
-   * Starts the alerter as a cluster singleton with notifiers from {@code settings} and returns its
-   * proxy. Call once per node (every node runs the proxy; the singleton runs on the oldest).
+   * Reads {@code sluice.alerting} from the system's configuration and, when enabled, starts the
+   * alerter (see {@link #init(ActorSystem, AlertingSettings)}); logs which notifiers are off for
+   * lack of an address. The seed node's main calls this once at start.
+   *
+   * @throws com.typesafe.config.ConfigException naming the bad key
+   */
+  public static Optional<ActorRef<Command>> initFromConfig(ActorSystem<?> system) {
+    List<String> skipped = new ArrayList<>();
+    AlertingSettings settings =
+        AlertingSettings.fromConfig(system.settings().config(), System::getenv, skipped);
+    for (String s : skipped) {
+      system.log().info("Alert notifier off: {}", s);
+    }
+    return settings.enabled() ? Optional.of(init(system, settings)) : Optional.empty();
+  }
+
+  /**
+   * Starts the alerter as a cluster singleton on the nodes with role {@code sluice.alerting.role}
+   * (every node if empty), with notifiers from {@code settings}, and returns its proxy. Call once
+   * per node; the singleton runs on the oldest node of the role.
    */
   public static ActorRef<Command> init(ActorSystem<?> system, AlertingSettings settings) {
     Clock clock = Clock.systemUTC();
+    ClusterSingletonSettings singleton = ClusterSingletonSettings.create(system);
+    if (!settings.role().isEmpty()) {
+      singleton = singleton.withRole(settings.role());
+    }
     return ClusterSingleton.get(system)
         .init(
             SingletonActor.of(
-                Behaviors.supervise(
-                        Behaviors.<Command>setup(
-                            ctx ->
-                                create(
-                                    settings,
-                                    NotificationDispatcher.notifiers(settings, clock),
-                                    clock)))
-                    .onFailure(SupervisorStrategy.restart()),
-                "sluiceAlerter"));
+                    Behaviors.supervise(
+                            Behaviors.<Command>setup(
+                                ctx ->
+                                    create(
+                                        settings,
+                                        NotificationDispatcher.notifiers(settings, clock),
+                                        clock)))
+                        .onFailure(SupervisorStrategy.restart()),
+                    "sluiceAlerter")
+                .withSettings(singleton));
   }
 
   /** The alerter's behavior with the given notifiers (tests pass their own). */

@@ -18,6 +18,7 @@ import java.util.function.Function;
  */
 public record AlertingSettings(
     boolean enabled,
+    String role,
     Duration evaluationInterval,
     Duration repeatInterval,
     Duration staleAfter,
@@ -148,6 +149,7 @@ public record AlertingSettings(
     }
     return new AlertingSettings(
         c.getBoolean("enabled"),
+        c.getString("role"),
         evaluation,
         repeat,
         stale,

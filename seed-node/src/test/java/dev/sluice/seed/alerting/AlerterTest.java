@@ -54,6 +54,7 @@ class AlerterTest {
                   pekko.remote.artery.canonical.hostname = 127.0.0.1
                   pekko.remote.artery.canonical.port = 0
                   pekko.loglevel = WARNING
+                  pekko.cluster.roles = ["seed"]
                   sluice.metrics.report { interval = 200ms, window = 1s, refusal-min-requests = 1 }
                   sluice.alerting {
                     evaluation-interval = 200ms
