@@ -103,6 +103,9 @@ class MetricsEndpointTest {
     m.plannerDemandTokensPerSecond.set(1200);
     m.plannerCapacityReplicas.labelValues("private").set(2);
     m.plannerSloViolations.inc();
+    // Fed by the PeerPinger on a multi-node cluster; set here so a one-node test sees them too.
+    m.peerRoundTrip.labelValues("127.0.0.1:25599").set(0.0012);
+    m.peerPingTimeouts.labelValues("127.0.0.1:25599").inc();
   }
 
   static String get(URI uri, String accept) throws Exception {
