@@ -138,7 +138,7 @@ public final class NodeMetrics implements Extension {
   }
 
   static String statusLabel(MemberStatus status) {
-    // "WeaklyUp" -> "weakly_up", "ShuttingDown" -> "shutting_down".
+    // "WeaklyUp" -> "weakly_up", "PreparingForShutdown" -> "preparing_for_shutdown".
     return status.toString().replaceAll("([a-z])([A-Z])", "$1_$2").toLowerCase(Locale.ROOT);
   }
 
