@@ -1,6 +1,7 @@
 package dev.sluice.node.launch;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
 import dev.sluice.node.config.NodeConfig;
 import dev.sluice.node.config.NodeSettings;
 import dev.sluice.node.config.SettingsException;
@@ -91,13 +92,26 @@ public final class ClusterNode {
     return l;
   }
 
-  /** Starts the actor system and management; logs one line per listener. */
+  /**
+   * Starts the actor system and management; logs one line per listener.
+   *
+   * @throws StartupException when the actor system refuses its configuration or cannot bind
+   */
   public static ActorSystem<Void> start(Prepared prepared) {
     NodeSettings s = prepared.settings();
     if (s.transport() == Transport.AERON_UDP) {
       AeronDirs.sweepStale(s.aeronDirParent());
     }
-    ActorSystem<Void> system = ActorSystem.create(guardian(), s.clusterName(), prepared.config());
+    ActorSystem<Void> system;
+    try {
+      system = ActorSystem.create(guardian(), s.clusterName(), prepared.config());
+    } catch (ConfigException e) {
+      // A pekko.* key set directly in a file or -D property, which the settings records do not
+      // read.
+      throw new StartupException("invalid configuration: " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      throw new StartupException("cannot start the node: " + e, e);
+    }
     if (s.transport() == Transport.AERON_UDP) {
       // Pekko deletes the directory when the media driver stops; this covers an aborted start.
       system.getWhenTerminated().thenRun(() -> AeronDirs.delete(s.aeronDir()));

@@ -153,6 +153,27 @@ class KryoSerializerTest {
   }
 
   @Test
+  void aMessageLargerThanTheLimitIsRefused() {
+    // 100k floats = 400 KB > the 256 KiB default of sluice.serialization.kryo.max-message-size.
+    Generate huge =
+        new Generate(
+            "m",
+            List.of(),
+            Map.of(),
+            Priority.STANDARD,
+            new Usage(0, 0),
+            Optional.empty(),
+            new float[100_000],
+            Instant.EPOCH,
+            Duration.ZERO,
+            UUID.randomUUID(),
+            new ArrayList<>(),
+            a.<Usage>createTestProbe().ref());
+    assertThatThrownBy(() -> serialization(a).serialize(huge).get())
+        .hasMessageContaining("Buffer overflow");
+  }
+
+  @Test
   void javaSerializationIsOff() {
     assertThat(a.system().settings().config().getBoolean("pekko.actor.allow-java-serialization"))
         .isFalse();
