@@ -31,6 +31,9 @@ public record NodeSnapshot(String node, long atEpochMillis, List<Signal> signals
   /** 99th percentile of queue wait over the window in seconds; subject is the model. */
   public static final String QUEUE_WAIT_P99 = "queue-wait-p99";
 
+  /** Cluster members this node sees unreachable; subject empty. */
+  public static final String UNREACHABLE_MEMBERS = "unreachable-members";
+
   /** Refused / answered requests over the window (0..1); subject empty. */
   public static final String REFUSAL_RATIO = "refusal-ratio";
 

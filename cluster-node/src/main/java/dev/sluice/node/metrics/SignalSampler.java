@@ -31,6 +31,7 @@ public final class SignalSampler {
   private static final Set<String> FAMILIES =
       Set.of(
           "sluice_node_cpu_usage_ratio",
+          "sluice_cluster_unreachable_members",
           "sluice_gpu_memory_used_bytes",
           "sluice_gpu_memory_total_bytes",
           "sluice_peer_round_trip_seconds",
@@ -73,6 +74,9 @@ public final class SignalSampler {
             switch (name) {
               case "sluice_node_cpu_usage_ratio" ->
                   out.add(new NodeSnapshot.Signal(NodeSnapshot.NODE_CPU, "", p.getValue()));
+              case "sluice_cluster_unreachable_members" ->
+                  out.add(
+                      new NodeSnapshot.Signal(NodeSnapshot.UNREACHABLE_MEMBERS, "", p.getValue()));
               case "sluice_peer_round_trip_seconds" ->
                   out.add(
                       new NodeSnapshot.Signal(

@@ -87,10 +87,12 @@ class SignalSamplerTest {
     used.labelValues("1").set(1e9);
     total.labelValues("1").set(80e9);
     m.peerRoundTrip.labelValues("10.0.0.7:25520").set(0.75);
+    Gauge.builder().name("sluice_cluster_unreachable_members").register(registry).set(1);
     List<NodeSnapshot.Signal> s =
         new SignalSampler(Duration.ofMinutes(1), 20).sample(registry.scrape(), 0);
     assertThat(value(s, NodeSnapshot.GPU_MEMORY, "0")).isCloseTo(0.95, within(1e-9));
     assertThat(value(s, NodeSnapshot.GPU_MEMORY, "1")).isCloseTo(0.0125, within(1e-9));
     assertThat(value(s, NodeSnapshot.PEER_RTT, "10.0.0.7:25520")).isEqualTo(0.75);
+    assertThat(value(s, NodeSnapshot.UNREACHABLE_MEMBERS, "")).isEqualTo(1.0);
   }
 }

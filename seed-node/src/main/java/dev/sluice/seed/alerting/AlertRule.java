@@ -14,7 +14,8 @@ import java.util.Locale;
  * @param threshold the value the signal must exceed
  * @param forDuration how long it must stay above before the alert fires
  * @param severity {@code critical}, {@code warning} or {@code info}
- * @param unit how values are shown: {@code ratio} (as a percentage) or {@code seconds}
+ * @param unit how values are shown: {@code ratio} (as a percentage), {@code seconds} or {@code
+ *     count}
  * @param summary one line, with placeholders {@code {node}}, {@code {subject}}, {@code {value}},
  *     {@code {threshold}}
  * @param action what the operator should do, shown under the summary
@@ -47,6 +48,7 @@ public record AlertRule(
           value < 1
               ? String.format(Locale.ROOT, "%.0f ms", value * 1000)
               : String.format(Locale.ROOT, "%.2f s", value);
+      case "count" -> String.format(Locale.ROOT, "%.0f", value);
       default -> String.format(Locale.ROOT, "%.4g", value);
     };
   }

@@ -34,6 +34,7 @@ public record AlertingSettings(
           NodeSnapshot.GPU_MEMORY,
           NodeSnapshot.PEER_RTT,
           NodeSnapshot.QUEUE_WAIT_P99,
+          NodeSnapshot.UNREACHABLE_MEMBERS,
           NodeSnapshot.REFUSAL_RATIO);
 
   /**
@@ -86,8 +87,8 @@ public record AlertingSettings(
         throw new ConfigException.BadValue(rp + "for", "must not be negative");
       }
       String unit = r.getString("unit");
-      if (!Set.of("ratio", "seconds").contains(unit)) {
-        throw new ConfigException.BadValue(rp + "unit", "must be 'ratio' or 'seconds'");
+      if (!Set.of("ratio", "seconds", "count").contains(unit)) {
+        throw new ConfigException.BadValue(rp + "unit", "must be 'ratio', 'seconds' or 'count'");
       }
       String severity = r.getString("severity");
       if (!Set.of("critical", "warning", "info").contains(severity)) {

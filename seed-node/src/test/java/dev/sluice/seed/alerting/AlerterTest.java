@@ -63,6 +63,7 @@ class AlerterTest {
                       gpu-memory-high.enabled = off
                       inter-node-latency-high.enabled = off
                       queue-wait-slo.enabled = off
+                      member-unreachable.enabled = off
                       refusal-rate-high.for = 0s
                     }
                     http { timeout = 2s, retries = 1, retry-backoff = 100ms }

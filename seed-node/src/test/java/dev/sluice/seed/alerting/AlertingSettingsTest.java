@@ -26,7 +26,9 @@ class AlertingSettingsTest {
             org.assertj.core.groups.Tuple.tuple(
                 "SluiceQueueWaitSloBreached", 2.0, Duration.ofMinutes(5)),
             org.assertj.core.groups.Tuple.tuple(
-                "SluiceRefusalRateHigh", 0.05, Duration.ofMinutes(5)));
+                "SluiceRefusalRateHigh", 0.05, Duration.ofMinutes(5)),
+            org.assertj.core.groups.Tuple.tuple(
+                "SluiceMemberUnreachable", 0.0, Duration.ofMinutes(1)));
     // No address in the environment: every notifier is skipped, with the variable named.
     assertThat(s.notifiers()).isEmpty();
     assertThat(skipped).anyMatch(m -> m.contains("SLUICE_ALERT_DINGTALK_URL is not set"));
