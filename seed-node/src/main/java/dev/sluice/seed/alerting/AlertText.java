@@ -29,19 +29,23 @@ final class AlertText {
     sb.append("### ").append(title(a)).append("\n\n");
     sb.append("**").append(wasIfResolved(a)).append(a.summary()).append("**\n\n");
     sb.append("- severity: ").append(a.rule().severity()).append('\n');
-    sb.append("- node: ").append(a.node()).append('\n');
+    if (!a.node().isEmpty()) {
+      sb.append("- node: ").append(a.node()).append('\n');
+    }
     if (!a.subject().isEmpty()) {
       sb.append("- subject: ").append(a.subject()).append('\n');
     }
-    sb.append("- value: ")
-        .append(a.rule().format(a.value()))
-        .append(" (threshold ")
-        .append(a.rule().format(a.rule().threshold()))
-        .append(")\n");
+    if (!Double.isNaN(a.value())) { // relayed alerts carry no value of their own
+      sb.append("- value: ")
+          .append(a.rule().format(a.value()))
+          .append(" (threshold ")
+          .append(a.rule().format(a.rule().threshold()))
+          .append(")\n");
+    }
     sb.append("- since: ").append(time(a.startsAt())).append('\n');
     if (a.endsAt() != null) {
       sb.append("- resolved: ").append(time(a.endsAt())).append('\n');
-    } else {
+    } else if (!a.rule().action().isEmpty()) {
       sb.append("\n> ").append(a.rule().action()).append('\n');
     }
     return sb.toString();
@@ -56,15 +60,17 @@ final class AlertText {
     if (!a.subject().isEmpty()) {
       sb.append("• subject: ").append(a.subject()).append('\n');
     }
-    sb.append("• value: ")
-        .append(a.rule().format(a.value()))
-        .append(" (threshold ")
-        .append(a.rule().format(a.rule().threshold()))
-        .append(")\n");
+    if (!Double.isNaN(a.value())) { // relayed alerts carry no value of their own
+      sb.append("• value: ")
+          .append(a.rule().format(a.value()))
+          .append(" (threshold ")
+          .append(a.rule().format(a.rule().threshold()))
+          .append(")\n");
+    }
     sb.append("• since: ").append(time(a.startsAt()));
     if (a.endsAt() != null) {
       sb.append("\n• resolved: ").append(time(a.endsAt()));
-    } else {
+    } else if (!a.rule().action().isEmpty()) {
       sb.append("\n> ").append(a.rule().action());
     }
     return sb.toString();
