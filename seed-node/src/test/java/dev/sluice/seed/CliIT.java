@@ -7,8 +7,10 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -16,8 +18,25 @@ import org.junit.jupiter.api.io.TempDir;
 class CliIT {
   private static final Duration EXIT = Duration.ofSeconds(60);
 
-  private static NodeProcess run(String name, Path jar, String... args) throws Exception {
-    return NodeProcess.start(name, jar, List.of(), Map.of(), args);
+  private final List<NodeProcess> started = new ArrayList<>();
+
+  @AfterEach
+  void stopAll() throws InterruptedException {
+    // Only matters when a refusal did not happen and a node started instead.
+    for (NodeProcess p : started) {
+      p.close();
+    }
+  }
+
+  private NodeProcess run(String name, Path jar, String... args) throws Exception {
+    return run(name, jar, Map.of(), args);
+  }
+
+  private NodeProcess run(String name, Path jar, Map<String, String> env, String... args)
+      throws Exception {
+    NodeProcess p = NodeProcess.start(name, jar, List.of(), env, args);
+    started.add(p);
+    return p;
   }
 
   /** A refusal: exit status 2, one message naming what to fix, and no cluster node started. */
@@ -75,6 +94,18 @@ class CliIT {
   void aWorkerWithoutSeedsIsRefused() throws Exception {
     assertRefused(
         run("cli-no-seeds", NodeProcess.WORKER_JAR), "sluice.cluster.seeds", "SLUICE_SEEDS");
+  }
+
+  @Test
+  void environmentOverridesAreReadAndValidated() throws Exception {
+    assertRefused(
+        run("cli-env-seeds", NodeProcess.WORKER_JAR, Map.of("SLUICE_SEEDS", "10.0.0.1")),
+        "sluice.cluster.seeds",
+        "'10.0.0.1' is not HOST:PORT");
+    assertRefused(
+        run("cli-env-port", NodeProcess.SEED_JAR, Map.of("SLUICE_MANAGEMENT_PORT", "99999")),
+        "sluice.management.port",
+        "out of range");
   }
 
   @Test

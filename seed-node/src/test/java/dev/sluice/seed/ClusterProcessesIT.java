@@ -16,7 +16,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The built jars as separate JVMs on loopback, one seed and two workers: they join, all three are
  * Up through {@code /cluster/members}, and a worker killed with SIGKILL is downed by the
- * split-brain resolver and removed while the other two stay Up. The same join over aeron-udp.
+ * split-brain resolver and removed while the other two stay Up. The same join over aeron-udp, where
+ * a worker paused with SIGSTOP is removed and, once resumed, stops itself.
  */
 class ClusterProcessesIT {
   /** Test-only: a short stable-after so the resolver decides quickly. */
@@ -81,6 +82,14 @@ class ClusterProcessesIT {
             transport);
     started.add(p);
     return new Node(p, port, mgmt, 0);
+  }
+
+  private static void signal(String signal, Node node) throws Exception {
+    Process kill =
+        new ProcessBuilder("kill", "-" + signal, String.valueOf(node.process().process.pid()))
+            .inheritIO()
+            .start();
+    assertThat(kill.waitFor()).as("kill -" + signal).isZero();
   }
 
   private static void awaitAllUp(Node seen, List<Node> nodes) {
@@ -169,7 +178,7 @@ class ClusterProcessesIT {
   }
 
   @Test
-  void aeronUdpJoinsWithAPrivateMediaDriverDirectoryDeletedAtExit() throws Exception {
+  void aeronUdpJoinsAndAPausedWorkerIsDownedAndStopsItself() throws Exception {
     // Fewer spinning threads per media driver: three of them share two cores here.
     List<String> props =
         List.of(STABLE_AFTER, "-Dpekko.remote.artery.advanced.aeron.idle-cpu-level=1");
@@ -193,7 +202,30 @@ class ClusterProcessesIT {
       assertThat(dir).isDirectory();
       dirs.add(dir);
     }
-    for (Node n : List.of(w2, w1, seed)) {
+    // SIGSTOP worker-2 until the others have downed and removed it; once resumed it learns that it
+    // was removed and stops itself, with exit status 1 and its Aeron directory deleted.
+    signal("STOP", w2);
+    System.out.println("[test] paused worker-2-aeron (" + w2.address() + ") with SIGSTOP");
+    await("paused worker-2 removed, as seen by the seed")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(250))
+        .ignoreExceptions()
+        .untilAsserted(
+            () -> {
+              JsonNode members = NodeProcess.members(seed.managementPort());
+              assertThat(NodeProcess.allMembers(members)).doesNotContain(w2.address());
+              assertThat(NodeProcess.upMembers(members))
+                  .containsExactlyInAnyOrder(seed.address(), w1.address());
+            });
+    signal("CONT", w2);
+    System.out.println("[test] resumed worker-2-aeron with SIGCONT");
+    assertThat(w2.process().exitCode(Duration.ofSeconds(60)))
+        .as("a node removed from the cluster stops with exit status 1")
+        .isEqualTo(1);
+    assertThat(NodeProcess.upMembers(NodeProcess.members(seed.managementPort())))
+        .containsExactlyInAnyOrder(seed.address(), w1.address());
+
+    for (Node n : List.of(w1, seed)) {
       n.process().close();
     }
     for (Path dir : dirs) {

@@ -138,7 +138,7 @@ public final class ClusterNode {
             (uri, error) -> {
               if (error != null) {
                 log.error("Management HTTP could not start; stopping the node", error);
-                system.terminate();
+                stop(system, "management HTTP could not start");
               } else {
                 log.info(
                     "Management HTTP listening on {} (/alive, /ready; route providers {})",
@@ -176,6 +176,22 @@ public final class ClusterNode {
     }
     log.warn("Node stopped: {}", reason.map(Object::toString).orElse("actor system terminated"));
     return EXIT_FAILED;
+  }
+
+  /**
+   * Stops the node because part of it failed: it leaves the cluster (coordinated shutdown) and
+   * {@link #awaitTermination} returns {@link #EXIT_FAILED}.
+   */
+  public static void stop(ActorSystem<?> system, String why) {
+    CoordinatedShutdown.get(system.classicSystem()).run(new Failure(why));
+  }
+
+  /** The coordinated-shutdown reason for {@link #stop}. */
+  private record Failure(String why) implements CoordinatedShutdown.Reason {
+    @Override
+    public String toString() {
+      return "failure: " + why;
+    }
   }
 
   private static Behavior<Void> guardian() {

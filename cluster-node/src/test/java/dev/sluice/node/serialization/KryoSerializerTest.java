@@ -17,6 +17,7 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.serialization.Serialization;
 import org.apache.pekko.serialization.SerializationExtension;
 import org.apache.pekko.serialization.Serializers;
@@ -171,6 +172,22 @@ class KryoSerializerTest {
             a.<Usage>createTestProbe().ref());
     assertThatThrownBy(() -> serialization(a).serialize(huge).get())
         .hasMessageContaining("Buffer overflow");
+  }
+
+  @Test
+  void statusRepliesCarryKryoPayloads() {
+    // Pekko's own serializer writes the StatusReply wrapper and delegates the record to Kryo.
+    StatusReply<Usage> reply = StatusReply.success(new Usage(7, 8));
+    Serialization sa = serialization(a);
+    byte[] bytes = sa.serialize(reply).get();
+    Object back =
+        serialization(b)
+            .deserialize(
+                bytes,
+                sa.findSerializerFor(reply).identifier(),
+                Serializers.manifestFor(sa.findSerializerFor(reply), reply))
+            .get();
+    assertThat(back).isEqualTo(reply);
   }
 
   @Test
