@@ -7,6 +7,7 @@ import dev.sluice.node.launch.Listener;
 import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
+import dev.sluice.seed.alerting.Alerter;
 import dev.sluice.seed.gateway.GatewaySettings;
 import dev.sluice.seed.gateway.HttpApi;
 import java.util.ArrayList;
@@ -104,6 +105,7 @@ public final class SeedNodeMain implements Callable<Integer> {
       spec.commandLine().getErr().println("seed-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
+    Alerter.initFromConfig(system);
     if (gateway != null) {
       HttpApi.start(system, gateway);
     }

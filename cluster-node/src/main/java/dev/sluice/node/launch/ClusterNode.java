@@ -7,6 +7,7 @@ import dev.sluice.node.config.NodeSettings;
 import dev.sluice.node.config.SettingsException;
 import dev.sluice.node.config.Transport;
 import dev.sluice.node.membership.MembershipLogger;
+import dev.sluice.node.metrics.NodeMetrics;
 import dev.sluice.node.serialization.KryoSettings;
 import java.util.ArrayList;
 import java.util.List;
@@ -132,6 +133,9 @@ public final class ClusterNode {
     } else {
       log.info("Joining the cluster through seed nodes {}", s.seeds());
     }
+    // Start the metric feeders (membership, peer round trips, alert snapshots) with the node rather
+    // than on the first scrape, so the alert evaluator hears from every node.
+    NodeMetrics.get(system);
     PekkoManagement.get(system.classicSystem())
         .start()
         .whenComplete(
