@@ -19,11 +19,18 @@ import org.lwjgl.system.MemoryUtil;
  */
 public final class CudaDevices {
   private static volatile String reason = "not probed yet";
+  // A missing driver library does not appear later in the life of a process: remember the first
+  // (most telling) error instead of LWJGL's later "Could not initialize class".
+  private static volatile String linkFailure;
 
   private CudaDevices() {}
 
   /** All devices, in driver order; empty when CUDA is unusable here. */
   public static List<CudaDevice> discover() {
+    if (linkFailure != null) {
+      reason = linkFailure;
+      return List.of();
+    }
     try {
       Cuda.init();
       List<CudaDevice> out = new ArrayList<>();
@@ -42,6 +49,7 @@ public final class CudaDevices {
       // UnsatisfiedLinkError (no libcuda), NoClassDefFoundError/ExceptionInInitializerError (LWJGL
       // natives missing, or a driver without a function LWJGL requires)
       reason = "no CUDA driver: " + e;
+      linkFailure = reason;
     } catch (RuntimeException e) {
       reason = "CUDA probe failed: " + e;
     }
