@@ -13,7 +13,7 @@
 // Each DOT accumulates, per lane, partial sums acc[t] for tokens t < nt of x (token stride cols).
 
 template <int NT>
-__device__ __forceinline__ void dot_f32(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_f32(const uint8_t* row, int cols, const float* x, int nt,
                                         float* acc, int lane) {
   const float* w = reinterpret_cast<const float*>(row);
   if ((cols & 3) == 0) {
@@ -21,7 +21,7 @@ __device__ __forceinline__ void dot_f32(const uint8_t* row, int cols, const floa
     int n4 = cols >> 2;
 #pragma unroll 4
     for (int i = lane; i < n4; i += WARP) {
-      float4 a = __ldg(w4 + i);
+      float4 a = SL_LDG(w4 + i);
 #pragma unroll
       for (int t = 0; t < NT; t++) {
         if (t < nt) {
@@ -42,7 +42,7 @@ __device__ __forceinline__ void dot_f32(const uint8_t* row, int cols, const floa
 
 // 16-bit floats: 8 per 16-byte load when rows are 16-byte aligned (cols % 8 == 0).
 template <int NT, bool BF>
-__device__ __forceinline__ void dot_16(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_16(const uint8_t* row, int cols, const float* x, int nt,
                                        float* acc, int lane) {
   const uint16_t* w = reinterpret_cast<const uint16_t*>(row);
   if ((cols & 7) == 0) {
@@ -50,7 +50,7 @@ __device__ __forceinline__ void dot_16(const uint8_t* row, int cols, const float
     int n8 = cols >> 3;
 #pragma unroll 2
     for (int i = lane; i < n8; i += WARP) {
-      uint4 raw = __ldg(w8 + i);
+      uint4 raw = SL_LDG(w8 + i);
       uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
       float a[8];
 #pragma unroll
@@ -80,19 +80,19 @@ __device__ __forceinline__ void dot_16(const uint8_t* row, int cols, const float
 }
 
 template <int NT>
-__device__ __forceinline__ void dot_f16(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_f16(const uint8_t* row, int cols, const float* x, int nt,
                                         float* acc, int lane) {
   dot_16<NT, false>(row, cols, x, nt, acc, lane);
 }
 template <int NT>
-__device__ __forceinline__ void dot_bf16(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_bf16(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   dot_16<NT, true>(row, cols, x, nt, acc, lane);
 }
 
 // Q8_0: 8 lanes per 34-byte block (4 quants each), 4 blocks per warp step.
 template <int NT>
-__device__ __forceinline__ void dot_q8_0(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_q8_0(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK8_0, sub = lane & 7;
 #pragma unroll 4
@@ -116,7 +116,7 @@ __device__ __forceinline__ void dot_q8_0(const uint8_t* row, int cols, const flo
 
 // Q4_0: 8 lanes per 18-byte block (2 quant bytes = 4 values each), 4 blocks per warp step.
 template <int NT>
-__device__ __forceinline__ void dot_q4_0(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_q4_0(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK4_0, sub = lane & 7;
 #pragma unroll 4
@@ -143,7 +143,7 @@ __device__ __forceinline__ void dot_q4_0(const uint8_t* row, int cols, const flo
 // Q4_K: a warp takes one 144-byte super-block per step; lane l reads 4 quant bytes (one 32-bit
 // load) of 64-element chunk l/8: 4 low nibbles (sub-block 2*chunk) and 4 high (2*chunk + 1).
 template <int NT>
-__device__ __forceinline__ void dot_q4_k(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_q4_k(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK_K, chunk = lane >> 3, sub8 = lane & 7;
 #pragma unroll 2
@@ -179,7 +179,7 @@ __device__ __forceinline__ void dot_q4_k(const uint8_t* row, int cols, const flo
 // Q6_K: a warp takes one 210-byte super-block per step; lanes 0-15 the first 128 elements, 16-31
 // the second; each lane two adjacent positions l of ggml's loop, i.e. 8 values.
 template <int NT>
-__device__ __forceinline__ void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
+SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK_K, n = lane >> 4, li = (lane & 15) * 2, is = li / 16;
 #pragma unroll 2

@@ -4,6 +4,16 @@
 #include <cuda_fp16.h>
 #include <cuda_bf16.h>
 #include <stdint.h>
+#include <string.h>
+
+// Block decoding and per-lane dot products are also compiled for the host, where a test harness
+// (src/test/cuda/lanes_host_test.cu) runs them for lanes 0..31 in turn against ggml's reference.
+#define SL_HD __host__ __device__ __forceinline__
+#ifdef __CUDA_ARCH__
+#define SL_LDG(p) __ldg(p)
+#else
+#define SL_LDG(p) (*(p))
+#endif
 
 #define WARP 32
 #define FULL_MASK 0xffffffffu
@@ -52,20 +62,27 @@ __device__ __forceinline__ float block_max(float v) {
   return warp_max(t);
 }
 
-__device__ __forceinline__ float ld_half(const uint8_t* p) {  // p is 2-byte aligned
+SL_HD float ld_half(const uint8_t* p) {  // p is 2-byte aligned
   return __half2float(*reinterpret_cast<const __half*>(p));
 }
 
-__device__ __forceinline__ float bf16_to_float(uint16_t b) {
+SL_HD float bf16_to_float(uint16_t b) {
+#ifdef __CUDA_ARCH__
   return __uint_as_float(((uint32_t)b) << 16);
+#else
+  uint32_t u = ((uint32_t)b) << 16;
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+#endif
 }
 
-__device__ __forceinline__ float half_bits_to_float(uint16_t b) {
+SL_HD float half_bits_to_float(uint16_t b) {
   return __half2float(__ushort_as_half(b));
 }
 
 // ggml's get_scale_min_k4: 6-bit scale and min of sub-block j (0..7) of a Q4_K block.
-__device__ __forceinline__ void q4k_scale_min(int j, const uint8_t* q, float* sc, float* m) {
+SL_HD void q4k_scale_min(int j, const uint8_t* q, float* sc, float* m) {
   if (j < 4) {
     *sc = (float)(q[j] & 63);
     *m = (float)(q[j + 4] & 63);
@@ -76,26 +93,26 @@ __device__ __forceinline__ void q4k_scale_min(int j, const uint8_t* q, float* sc
 }
 
 // Element i of a row, one at a time (embedding lookup; not the matmul hot path).
-__device__ __forceinline__ float deq_f32(const uint8_t* row, int i) {
+SL_HD float deq_f32(const uint8_t* row, int i) {
   return reinterpret_cast<const float*>(row)[i];
 }
-__device__ __forceinline__ float deq_f16(const uint8_t* row, int i) {
+SL_HD float deq_f16(const uint8_t* row, int i) {
   return __half2float(reinterpret_cast<const __half*>(row)[i]);
 }
-__device__ __forceinline__ float deq_bf16(const uint8_t* row, int i) {
+SL_HD float deq_bf16(const uint8_t* row, int i) {
   return bf16_to_float(reinterpret_cast<const uint16_t*>(row)[i]);
 }
-__device__ __forceinline__ float deq_q8_0(const uint8_t* row, int i) {
+SL_HD float deq_q8_0(const uint8_t* row, int i) {
   const uint8_t* b = row + (i / QK8_0) * Q8_0_BYTES;
   return ld_half(b) * (float)(int8_t)b[2 + (i % QK8_0)];
 }
-__device__ __forceinline__ float deq_q4_0(const uint8_t* row, int i) {
+SL_HD float deq_q4_0(const uint8_t* row, int i) {
   const uint8_t* b = row + (i / QK4_0) * Q4_0_BYTES;
   int j = i % QK4_0;
   int q = j < 16 ? (b[2 + j] & 0xF) : (b[2 + j - 16] >> 4);
   return ld_half(b) * (float)(q - 8);
 }
-__device__ __forceinline__ float deq_q4_k(const uint8_t* row, int i) {
+SL_HD float deq_q4_k(const uint8_t* row, int i) {
   const uint8_t* b = row + (i / QK_K) * Q4_K_BYTES;
   int j = i % QK_K;
   int chunk = j / 64, within = j % 64;         // 64 elements share 32 quant bytes
@@ -106,7 +123,7 @@ __device__ __forceinline__ float deq_q4_k(const uint8_t* row, int i) {
   int q = within < 32 ? (qb & 0xF) : (qb >> 4);
   return ld_half(b) * sc * (float)q - ld_half(b + 2) * m;
 }
-__device__ __forceinline__ float deq_q6_k(const uint8_t* row, int i) {
+SL_HD float deq_q6_k(const uint8_t* row, int i) {
   const uint8_t* b = row + (i / QK_K) * Q6_K_BYTES;
   int j = i % QK_K;
   int half_ = j / 128, r = j % 128;  // 128 elements per half

@@ -79,6 +79,33 @@ final class CudaKernels implements AutoCloseable {
     }
   }
 
+  /**
+   * Every kernel this class resolves, per module (checked against the committed PTX by a test that
+   * needs no GPU).
+   */
+  static java.util.Map<String, java.util.List<String>> kernelNames() {
+    java.util.List<String> elementwise =
+        new java.util.ArrayList<>(
+            java.util.List.of(
+                "rmsnorm",
+                "rope_store",
+                "swiglu",
+                "softmax",
+                "add",
+                "add_bias",
+                "gather_rows",
+                "argmax"));
+    java.util.List<String> matmul = new java.util.ArrayList<>();
+    for (GgmlType t : GgmlType.values()) {
+      String s = t.name().toLowerCase(Locale.ROOT);
+      elementwise.add("embed_" + s);
+      matmul.add("matmul_" + s);
+      matmul.add("matmul_" + s + "_b");
+    }
+    return java.util.Map.of(
+        "elementwise", elementwise, "attention", java.util.List.of("attention"), "matmul", matmul);
+  }
+
   private static long loadModule(String name, String variant) {
     String resource = "/cuda/" + name + "." + variant + ".ptx";
     byte[] ptx;
