@@ -4,14 +4,16 @@
 // Grouped-query: query head h reads KV head h / (heads / kvHeads).
 #include "sluice_common.cuh"
 
-#define ATT_WARPS 4
+#define ATT_WARPS 16
+#define ATT_UNROLL 4  // positions per warp per step: their loads are in flight together
 #define MAX_HEAD_DIM 256
 #define DPL (MAX_HEAD_DIM / WARP)  // head dimensions per lane
 
 // q (T, heads*headDim); kcache/vcache (numBlocks*blockSize, kvHeads*headDim) of this layer;
 // blockTable (numSeqs, maxBlocksPerSeq); out (T, heads*headDim).
-// grid (T, heads), block 128: each warp runs an online softmax over every ATT_WARPS-th position,
-// then the warps' partial results are merged. headDim <= 256.
+// grid (T, heads), block 512 (16 warps): warp w runs an online softmax over positions
+// w, w + 16, w + 32, ..., four at a time so their loads overlap; the warps' partial results are
+// then merged through shared memory. headDim <= 256.
 extern "C" __global__ void attention(const float* __restrict__ q, const float* __restrict__ kcache,
                                      const float* __restrict__ vcache, float* __restrict__ out,
                                      const int* __restrict__ tokSeq, const int* __restrict__ tokPos,
@@ -37,25 +39,48 @@ extern "C" __global__ void attention(const float* __restrict__ q, const float* _
     acc[i] = 0.f;
   }
   float m = -INFINITY, l = 0.f;
-  for (int p = w; p <= last; p += ATT_WARPS) {
-    long long slot = (long long)table[p / blockSize] * blockSize + (p % blockSize);
-    const float* kp = kcache + slot * kvDim + kvh * headDim;
-    const float* vp = vcache + slot * kvDim + kvh * headDim;
-    float s = 0.f;
+  for (int p0 = w; p0 <= last; p0 += ATT_WARPS * ATT_UNROLL) {
+    float sc[ATT_UNROLL];
+    const float* vp[ATT_UNROLL];
 #pragma unroll
-    for (int i = 0; i < DPL; i++) {
-      int d = lane + i * WARP;
-      if (i < nd && d < headDim) s += qv[i] * kp[d];
+    for (int j = 0; j < ATT_UNROLL; j++) {
+      int p = p0 + j * ATT_WARPS;
+      sc[j] = 0.f;
+      vp[j] = nullptr;
+      if (p <= last) {  // uniform across the warp
+        long long slot = (long long)table[p / blockSize] * blockSize + (p % blockSize);
+        const float* kp = kcache + slot * kvDim + kvh * headDim;
+        vp[j] = vcache + slot * kvDim + kvh * headDim;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+          int d = lane + i * WARP;
+          if (i < nd && d < headDim) sc[j] += qv[i] * kp[d];
+        }
+      }
     }
-    s = warp_sum(s);
-    float mNew = fmaxf(m, s);
-    float c = expf(m - mNew);  // 0 on the first position (m = -inf)
-    float e = expf(s - mNew);
-    l = l * c + e;
+    float mNew = m;
 #pragma unroll
-    for (int i = 0; i < DPL; i++) {
-      int d = lane + i * WARP;
-      if (i < nd && d < headDim) acc[i] = acc[i] * c + e * vp[d];
+    for (int j = 0; j < ATT_UNROLL; j++) {
+      if (p0 + j * ATT_WARPS <= last) {
+        sc[j] = warp_sum(sc[j]);
+        mNew = fmaxf(mNew, sc[j]);
+      }
+    }
+    float c = expf(m - mNew);  // 0 on the first step (m = -inf, mNew finite: p0 <= last)
+    l *= c;
+#pragma unroll
+    for (int i = 0; i < DPL; i++) acc[i] *= c;
+#pragma unroll
+    for (int j = 0; j < ATT_UNROLL; j++) {
+      if (p0 + j * ATT_WARPS <= last) {
+        float e = expf(sc[j] - mNew);
+        l += e;
+#pragma unroll
+        for (int i = 0; i < DPL; i++) {
+          int d = lane + i * WARP;
+          if (i < nd && d < headDim) acc[i] += e * vp[j][d];
+        }
+      }
     }
     m = mNew;
   }

@@ -218,47 +218,109 @@ SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
   }
 }
 
-// w: rows x rowBytes; x (T, cols); y (T, rows); bias (rows) or null.
-#define MATMUL(NAME, DOT, NT)                                                                    \
-  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                  \
-      NAME(const uint8_t* __restrict__ w, long long rowBytes, const float* __restrict__ x,       \
-           float* __restrict__ y, const float* __restrict__ bias, int rows, int cols, int T,     \
-           int accumulate) {                                                                     \
-    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                          \
-    int lane = threadIdx.x & 31;                                                                 \
-    if (r >= rows) return;                                                                       \
-    const uint8_t* row = w + (long long)r * rowBytes;                                            \
-    int tEnd = min(T, (int)(blockIdx.y + 1) * TOK_PER_BLOCK);                                    \
-    for (int t0 = blockIdx.y * TOK_PER_BLOCK; t0 < tEnd; t0 += NT) {                             \
-      int nt = min(NT, tEnd - t0);                                                               \
-      float acc[NT];                                                                             \
-      _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.f;                               \
-      DOT<NT>(row, cols, x + (long long)t0 * cols, nt, acc, lane);                               \
-      _Pragma("unroll") for (int t = 0; t < NT; t++) {                                           \
-        if (t < nt) {                                                                            \
-          float s = warp_sum(acc[t]);                                                            \
-          if (lane == 0) {                                                                       \
-            if (bias != nullptr) s += bias[r];                                                   \
-            long long o = (long long)(t0 + t) * rows + r;                                        \
-            y[o] = accumulate ? y[o] + s : s;                                                    \
-          }                                                                                      \
-        }                                                                                        \
-      }                                                                                          \
-    }                                                                                            \
+// The token loop shared by the matmul kernels: for tokens [blockIdx.y * TOK_PER_BLOCK, +32) in
+// chunks of NT, warp-reduce the lanes' partial sums and let lane 0 write y[t, r] (+ bias, + old y).
+#define MM_TOKENS(DOT, NT, ROW, Y, ROWS, R, BIAS, ACCUMULATE)                                   \
+  {                                                                                            \
+    int tEnd = min(T, (int)(blockIdx.y + 1) * TOK_PER_BLOCK);                                  \
+    for (int t0 = blockIdx.y * TOK_PER_BLOCK; t0 < tEnd; t0 += NT) {                           \
+      int nt = min(NT, tEnd - t0);                                                             \
+      float acc[NT];                                                                           \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.f;                             \
+      DOT<NT>(ROW, cols, x + (long long)t0 * cols, nt, acc, lane);                             \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) {                                         \
+        if (t < nt) {                                                                          \
+          float s = warp_sum(acc[t]);                                                          \
+          if (lane == 0) {                                                                     \
+            if (BIAS != nullptr) s += BIAS[R];                                                 \
+            long long o = (long long)(t0 + t) * ROWS + R;                                      \
+            Y[o] = (ACCUMULATE) ? Y[o] + s : s;                                                \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
   }
 
-// NT = 1 for single-token steps (decode of one sequence), NT = 8 for batches.
-MATMUL(matmul_f32, dot_f32, 1)
-MATMUL(matmul_f32_b, dot_f32, 8)
-MATMUL(matmul_f16, dot_f16, 1)
-MATMUL(matmul_f16_b, dot_f16, 8)
-MATMUL(matmul_bf16, dot_bf16, 1)
-MATMUL(matmul_bf16_b, dot_bf16, 8)
-MATMUL(matmul_q8_0, dot_q8_0, 1)
-MATMUL(matmul_q8_0_b, dot_q8_0, 8)
-MATMUL(matmul_q4_0, dot_q4_0, 1)
-MATMUL(matmul_q4_0_b, dot_q4_0, 8)
-MATMUL(matmul_q4_k, dot_q4_k, 1)
-MATMUL(matmul_q4_k_b, dot_q4_k, 8)
-MATMUL(matmul_q6_k, dot_q6_k, 1)
-MATMUL(matmul_q6_k_b, dot_q6_k, 8)
+// y (T, rows) = x (T, cols) W^T (+ bias) (+ y when accumulate); w: rows x rowBytes; bias or null.
+#define MATMUL(NAME, DOT, NT)                                                                  \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ w, long long rowBytes, const float* __restrict__ x,     \
+           float* __restrict__ y, const float* __restrict__ bias, int rows, int cols, int T,   \
+           int accumulate) {                                                                   \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rows) return;                                                                     \
+    const uint8_t* row = w + (long long)r * rowBytes;                                          \
+    MM_TOKENS(DOT, NT, row, y, rows, r, bias, accumulate)                                      \
+  }
+
+// Q, K and V projections in one launch (same weight type and width): warps [0, rowsQ) compute q,
+// the next rowsKV k, the last rowsKV v, each with its bias (or null).
+#define MATMUL_QKV(NAME, DOT, NT)                                                              \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ wq, const uint8_t* __restrict__ wk,                     \
+           const uint8_t* __restrict__ wv, long long rowBytes, const float* __restrict__ x,    \
+           float* __restrict__ yq, float* __restrict__ yk, float* __restrict__ yv,             \
+           const float* __restrict__ bq, const float* __restrict__ bk,                         \
+           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T) {             \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rowsQ + 2 * rowsKV) return;                                                       \
+    const uint8_t* w;                                                                          \
+    float* y;                                                                                  \
+    const float* b;                                                                            \
+    int rows;                                                                                  \
+    if (r < rowsQ) {                                                                           \
+      w = wq; y = yq; b = bq; rows = rowsQ;                                                    \
+    } else if (r < rowsQ + rowsKV) {                                                           \
+      r -= rowsQ; w = wk; y = yk; b = bk; rows = rowsKV;                                       \
+    } else {                                                                                   \
+      r -= rowsQ + rowsKV; w = wv; y = yv; b = bv; rows = rowsKV;                              \
+    }                                                                                          \
+    const uint8_t* row = w + (long long)r * rowBytes;                                          \
+    MM_TOKENS(DOT, NT, row, y, rows, r, b, 0)                                                  \
+  }
+
+// SwiGLU feed-forward input in one launch: y[t, r] = silu(gate_r . x_t) * (up_r . x_t).
+#define MATMUL_GATE_UP(NAME, DOT, NT)                                                          \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ wg, const uint8_t* __restrict__ wu, long long rowBytes, \
+           const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int T) {    \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rows) return;                                                                     \
+    const uint8_t* rowG = wg + (long long)r * rowBytes;                                        \
+    const uint8_t* rowU = wu + (long long)r * rowBytes;                                        \
+    int tEnd = min(T, (int)(blockIdx.y + 1) * TOK_PER_BLOCK);                                  \
+    for (int t0 = blockIdx.y * TOK_PER_BLOCK; t0 < tEnd; t0 += NT) {                           \
+      int nt = min(NT, tEnd - t0);                                                             \
+      float g[NT], u[NT];                                                                      \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) { g[t] = 0.f; u[t] = 0.f; }               \
+      DOT<NT>(rowG, cols, x + (long long)t0 * cols, nt, g, lane);                              \
+      DOT<NT>(rowU, cols, x + (long long)t0 * cols, nt, u, lane);                              \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) {                                         \
+        if (t < nt) {                                                                          \
+          float gs = warp_sum(g[t]);                                                           \
+          float us = warp_sum(u[t]);                                                           \
+          if (lane == 0) y[(long long)(t0 + t) * rows + r] = gs / (1.0f + expf(-gs)) * us;     \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+// Suffix-less names take one token (decode of one sequence, NT = 1); _b names take batches (NT = 8).
+#define ALL(TYPE)                                          \
+  MATMUL(matmul_##TYPE, dot_##TYPE, 1)                     \
+  MATMUL(matmul_##TYPE##_b, dot_##TYPE, 8)                 \
+  MATMUL_QKV(matmul_qkv_##TYPE, dot_##TYPE, 1)             \
+  MATMUL_QKV(matmul_qkv_##TYPE##_b, dot_##TYPE, 8)         \
+  MATMUL_GATE_UP(matmul_gate_up_##TYPE, dot_##TYPE, 1)     \
+  MATMUL_GATE_UP(matmul_gate_up_##TYPE##_b, dot_##TYPE, 8)
+
+ALL(f32)
+ALL(f16)
+ALL(bf16)
+ALL(q8_0)
+ALL(q4_0)
+ALL(q4_k)
+ALL(q6_k)

@@ -37,6 +37,10 @@ final class CudaKernels implements AutoCloseable {
   private final long[] embed = new long[GgmlType.values().length];
   private final long[] matmul1 = new long[GgmlType.values().length];
   private final long[] matmulB = new long[GgmlType.values().length];
+  private final long[] qkv1 = new long[GgmlType.values().length];
+  private final long[] qkvB = new long[GgmlType.values().length];
+  private final long[] gateUp1 = new long[GgmlType.values().length];
+  private final long[] gateUpB = new long[GgmlType.values().length];
   private final long rmsnorm;
   private final long ropeStore;
   private final long attention;
@@ -63,6 +67,10 @@ final class CudaKernels implements AutoCloseable {
         embed[t.ordinal()] = function(0, "embed_" + s);
         matmul1[t.ordinal()] = function(2, "matmul_" + s);
         matmulB[t.ordinal()] = function(2, "matmul_" + s + "_b");
+        qkv1[t.ordinal()] = function(2, "matmul_qkv_" + s);
+        qkvB[t.ordinal()] = function(2, "matmul_qkv_" + s + "_b");
+        gateUp1[t.ordinal()] = function(2, "matmul_gate_up_" + s);
+        gateUpB[t.ordinal()] = function(2, "matmul_gate_up_" + s + "_b");
       }
       rmsnorm = function(0, "rmsnorm");
       ropeStore = function(0, "rope_store");
@@ -101,6 +109,10 @@ final class CudaKernels implements AutoCloseable {
       elementwise.add("embed_" + s);
       matmul.add("matmul_" + s);
       matmul.add("matmul_" + s + "_b");
+      matmul.add("matmul_qkv_" + s);
+      matmul.add("matmul_qkv_" + s + "_b");
+      matmul.add("matmul_gate_up_" + s);
+      matmul.add("matmul_gate_up_" + s + "_b");
     }
     return java.util.Map.of(
         "elementwise", elementwise, "attention", java.util.List.of("attention"), "matmul", matmul);
@@ -212,6 +224,46 @@ final class CudaKernels implements AutoCloseable {
     launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
   }
 
+  /** q, k, v (T, rowsQ / rowsKV) from three weights of one type and width, biases or 0. */
+  void matmulQkv(
+      GgmlType type,
+      long wq,
+      long wk,
+      long wv,
+      long rowBytes,
+      long x,
+      long yq,
+      long yk,
+      long yv,
+      long bq,
+      long bk,
+      long bv,
+      int rowsQ,
+      int rowsKv,
+      int cols,
+      int tokens) {
+    args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
+    i(rowsQ).i(rowsKv).i(cols).i(tokens);
+    long fn = tokens == 1 ? qkv1[type.ordinal()] : qkvB[type.ordinal()];
+    launch(fn, (rowsQ + 2 * rowsKv + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+  }
+
+  /** y (T, rows) = silu(x Wg^T) * (x Wu^T). */
+  void matmulGateUp(
+      GgmlType type,
+      long wg,
+      long wu,
+      long rowBytes,
+      long x,
+      long y,
+      int rows,
+      int cols,
+      int tokens) {
+    args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
+    long fn = tokens == 1 ? gateUp1[type.ordinal()] : gateUpB[type.ordinal()];
+    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_gate_up_" + type);
+  }
+
   void ropeStore(
       long q,
       long k,
@@ -250,7 +302,7 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
     i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
-    launch(attention, tokens, heads, 128, "attention");
+    launch(attention, tokens, heads, 512, "attention");
   }
 
   void swiglu(long gate, long up, long out, long n) {

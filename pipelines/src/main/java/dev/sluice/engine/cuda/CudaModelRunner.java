@@ -94,6 +94,10 @@ final class CudaModelRunner implements ModelRunner {
   private FloatBuffer logitsView;
 
   private boolean graphs = !"false".equalsIgnoreCase(System.getProperty("sluice.cuda.graphs"));
+  // Fused projections (one launch for Q, K, V; one for gate, up and SwiGLU) when the weights share
+  // a type; the unfused path stays for mixed-type files and for differential tests.
+  private boolean fuseQkv = true;
+  private boolean fuseGateUp = true;
   private final long[] graphKeys = new long[GRAPH_CACHE];
   private final long[] graphExecs = new long[GRAPH_CACHE];
   private int graphCount;
@@ -229,6 +233,13 @@ final class CudaModelRunner implements ModelRunner {
   /** Turns CUDA-graph replay of small steps on or off (benchmarks compare both). */
   void useGraphs(boolean on) {
     graphs = on;
+  }
+
+  /** Turns the fused QKV and gate/up kernels on or off (tests run both paths). */
+  void useFusedKernels(boolean on) {
+    fuseQkv = on;
+    fuseGateUp = on;
+    destroyGraphs(); // captured with the other path
   }
 
   /** Bytes of weights in device memory (what one decode step reads at least once). */
@@ -395,9 +406,29 @@ final class CudaModelRunner implements ModelRunner {
       long kc = kCache + li * layerCacheBytes;
       long vc = vCache + li * layerCacheBytes;
       k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
-      mm(l.wq(), xb, q, l.bq(), tokens, false);
-      mm(l.wk(), xb, kk, l.bk(), tokens, false);
-      mm(l.wv(), xb, vv, l.bv(), tokens, false);
+      if (fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type()) {
+        k.matmulQkv(
+            l.wq().type(),
+            l.wq().ptr(),
+            l.wk().ptr(),
+            l.wv().ptr(),
+            l.wq().rowBytes(),
+            xb,
+            q,
+            kk,
+            vv,
+            l.bq(),
+            l.bk(),
+            l.bv(),
+            c.qDim(),
+            c.kvDim(),
+            dim,
+            tokens);
+      } else {
+        mm(l.wq(), xb, q, l.bq(), tokens, false);
+        mm(l.wk(), xb, kk, l.bk(), tokens, false);
+        mm(l.wv(), xb, vv, l.bv(), tokens, false);
+      }
       k.ropeStore(
           q,
           kk,
@@ -431,9 +462,22 @@ final class CudaModelRunner implements ModelRunner {
           tokens);
       mm(l.wo(), att, x, 0, tokens, true);
       k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
-      mm(l.gate(), xb, hb, 0, tokens, false);
-      mm(l.up(), xb, hb2, 0, tokens, false);
-      k.swiglu(hb, hb2, hb, (long) tokens * hidden);
+      if (fuseGateUp && l.gate().type() == l.up().type()) {
+        k.matmulGateUp(
+            l.gate().type(),
+            l.gate().ptr(),
+            l.up().ptr(),
+            l.gate().rowBytes(),
+            xb,
+            hb,
+            hidden,
+            dim,
+            tokens);
+      } else {
+        mm(l.gate(), xb, hb, 0, tokens, false);
+        mm(l.up(), xb, hb2, 0, tokens, false);
+        k.swiglu(hb, hb2, hb, (long) tokens * hidden);
+      }
       mm(l.down(), hb, x, 0, tokens, true);
     }
     k.gatherRows(x, dRows, xl, dim, rows);

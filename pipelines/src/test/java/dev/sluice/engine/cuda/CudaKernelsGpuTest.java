@@ -382,6 +382,86 @@ class CudaKernelsGpuTest {
     }
   }
 
+  /** The fused Q/K/V and gate/up/SwiGLU launches equal the separate products. */
+  @ParameterizedTest
+  @EnumSource(GgmlType.class)
+  void fusedProjectionsMatchTheReference(GgmlType type) {
+    int cols = 512;
+    int rowsQ = 36;
+    int rowsKv = 9;
+    int hidden = 70;
+    try (Arena arena = Arena.ofConfined()) {
+      SplittableRandom sr = new SplittableRandom(5);
+      GgufTensor[] w = {
+        TestModels.tensor("q", type, rowsQ, cols, arena, sr, false),
+        TestModels.tensor("k", type, rowsKv, cols, arena, sr, false),
+        TestModels.tensor("v", type, rowsKv, cols, arena, sr, false),
+        TestModels.tensor("g", type, hidden, cols, arena, sr, false),
+        TestModels.tensor("u", type, hidden, cols, arena, sr, false)
+      };
+      int[] rows = {rowsQ, rowsKv, rowsKv, hidden, hidden};
+      long[] dw = new long[w.length];
+      float[][] wf = new float[w.length][];
+      for (int i = 0; i < w.length; i++) {
+        dw[i] = backend.alloc(w[i].data().byteSize());
+        allocations.add(dw[i]);
+        backend.upload(dw[i], w[i].data());
+        wf[i] = Dequant.matrix(type, w[i].data(), rows[i], cols);
+      }
+      long rb = type.bytesFor(cols);
+      for (int tokens : new int[] {1, 9, 33}) {
+        float[] x = random(tokens * cols, 1);
+        float[] bq = random(rowsQ, 1);
+        float[] bk = random(rowsKv, 1);
+        float[] bv = random(rowsKv, 1);
+        long dx = dev(x);
+        long yq = devZeros((long) tokens * rowsQ);
+        long yk = devZeros((long) tokens * rowsKv);
+        long yv = devZeros((long) tokens * rowsKv);
+        long yh = devZeros((long) tokens * hidden);
+        k.matmulQkv(
+            type, dw[0], dw[1], dw[2], rb, dx, yq, yk, yv, dev(bq), dev(bk), dev(bv), rowsQ, rowsKv,
+            cols, tokens);
+        k.matmulGateUp(type, dw[3], dw[4], rb, dx, yh, hidden, cols, tokens);
+        float[][] bias = {bq, bk, bv};
+        long[] outs = {yq, yk, yv};
+        float[] h = new float[tokens * hidden];
+        float[][] expect = new float[3][];
+        for (int m = 0; m < 3; m++) {
+          expect[m] = new float[tokens * rows[m]];
+        }
+        for (int t = 0; t < tokens; t++) {
+          float[] xt = Arrays.copyOfRange(x, t * cols, (t + 1) * cols);
+          for (int m = 0; m < 3; m++) {
+            float[] r = ReferenceModel.matvec(wf[m], xt, rows[m], cols, bias[m]);
+            System.arraycopy(r, 0, expect[m], t * rows[m], rows[m]);
+          }
+          float[] g = ReferenceModel.matvec(wf[3], xt, hidden, cols, null);
+          float[] u = ReferenceModel.matvec(wf[4], xt, hidden, cols, null);
+          for (int i = 0; i < hidden; i++) {
+            h[t * hidden + i] = (float) (g[i] / (1 + Math.exp(-g[i])) * u[i]);
+          }
+        }
+        String what = type + " T=" + tokens;
+        for (int m = 0; m < 3; m++) {
+          double atol = 1e-4 * Math.max(1, GpuAssert.maxAbs(expect[m]));
+          assertClose(
+              what + " qkv part " + "qkv".charAt(m),
+              get(outs[m], tokens * rows[m]),
+              expect[m],
+              atol,
+              1e-4);
+        }
+        assertClose(
+            what + " gate/up/swiglu",
+            get(yh, tokens * hidden),
+            h,
+            1e-4 * Math.max(1, GpuAssert.maxAbs(h)),
+            1e-4);
+      }
+    }
+  }
+
   @Test
   void copyBandwidthIsMeasured() {
     double bw = backend.copyBandwidth(64L << 20, 5);

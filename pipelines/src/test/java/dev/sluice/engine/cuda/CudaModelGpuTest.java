@@ -138,17 +138,27 @@ class CudaModelGpuTest {
         expect[i] = ref.step(seq, toks[i]);
       }
       try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 8))) {
-        int[] chunk = {1, 6, 21};
-        float[][][] got = runSchedule(r, toks, chunk);
-        for (int s = 0; s < chunk.length; s++) {
-          for (int p = 0; p < toks.length; p++) {
-            double tol = 2e-3 * Math.max(1, GpuAssert.maxAbs(expect[p]));
-            assertClose(
-                type + " seq " + s + " (chunks of " + chunk[s] + ") position " + p,
-                got[s][p],
-                expect[p],
-                tol,
-                1e-3);
+        for (boolean fused : new boolean[] {true, false}) {
+          ((CudaModelRunner) r).useFusedKernels(fused);
+          int[] chunk = {1, 6, 21};
+          float[][][] got = runSchedule(r, toks, chunk);
+          for (int s = 0; s < chunk.length; s++) {
+            for (int p = 0; p < toks.length; p++) {
+              double tol = 2e-3 * Math.max(1, GpuAssert.maxAbs(expect[p]));
+              assertClose(
+                  type
+                      + (fused ? " fused" : " unfused")
+                      + " seq "
+                      + s
+                      + " (chunks of "
+                      + chunk[s]
+                      + ") position "
+                      + p,
+                  got[s][p],
+                  expect[p],
+                  tol,
+                  1e-3);
+            }
           }
         }
       }
