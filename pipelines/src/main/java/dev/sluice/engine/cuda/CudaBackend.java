@@ -78,7 +78,7 @@ public final class CudaBackend implements Backend {
         e0 = p.get(0);
         check(CU.cuEventCreate(p, CU.CU_EVENT_DEFAULT), "cuEventCreate");
         e1 = p.get(0);
-        k = new CudaKernels(device.ccMajor(), st);
+        k = new CudaKernels(device.ccMajor(), device.ccMinor(), st, false);
       } catch (RuntimeException e) {
         if (e1 != 0) {
           CU.cuEventDestroy(e1);
@@ -103,9 +103,15 @@ public final class CudaBackend implements Backend {
     return device;
   }
 
-  /** The PTX variant the kernels were loaded from ({@code sm80} or {@code sm90}). */
+  /** The kernel images loaded, e.g. {@code sm90.cubin} or {@code sm90.ptx} (JIT-compiled). */
   public String ptxVariant() {
     return kernels.ptxVariant;
+  }
+
+  /** Loads a second, independent copy of the kernels (tests: the PTX/JIT path on a 9.0 GPU). */
+  CudaKernels loadKernels(boolean ptxOnly) {
+    makeCurrent();
+    return new CudaKernels(device.ccMajor(), device.ccMinor(), stream, ptxOnly);
   }
 
   @Override

@@ -9,7 +9,11 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.IntBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import org.lwjgl.PointerBuffer;
 import org.lwjgl.cuda.CU;
 import org.lwjgl.system.MemoryStack;
@@ -22,6 +26,7 @@ import org.lwjgl.system.MemoryUtil;
  * one off-heap argument area, so they allocate nothing; the driver copies the arguments at launch.
  */
 final class CudaKernels implements AutoCloseable {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaKernels.class);
   static final String[] MODULES = {"elementwise", "attention", "matmul"};
   private static final int MAX_ARGS = 24;
 
@@ -31,7 +36,7 @@ final class CudaKernels implements AutoCloseable {
   private final long argPointers = MemoryUtil.nmemCalloc(MAX_ARGS, 8);
   private int argc;
 
-  /** Which PTX variant was loaded ({@code sm80} or {@code sm90}). */
+  /** Which images were loaded, e.g. {@code sm90.cubin} (no JIT) or {@code sm90.ptx} (JIT). */
   final String ptxVariant;
 
   private final long[] embed = new long[GgmlType.values().length];
@@ -51,16 +56,41 @@ final class CudaKernels implements AutoCloseable {
   private final long gatherRows;
   private final long argmax;
 
-  CudaKernels(int ccMajor, long stream) {
+  /**
+   * Loads the kernels for a device of compute capability {@code ccMajor.ccMinor}: the sm_90 cubin
+   * on 9.0 (unless {@code ptxOnly} or {@code -Dsluice.cuda.ptxOnly=true}), falling back to PTX,
+   * which the driver JIT-compiles: compute_90 PTX on 9.x and newer, compute_80 PTX otherwise.
+   */
+  CudaKernels(int ccMajor, int ccMinor, long stream, boolean ptxOnly) {
     this.stream = stream;
     for (int i = 0; i < MAX_ARGS; i++) {
       MemoryUtil.memPutAddress(argPointers + 8L * i, argValues + 8L * i);
     }
-    String variant = ccMajor >= 9 ? "sm90" : "sm80";
-    this.ptxVariant = variant;
+    List<String> variants = new ArrayList<>();
+    if (ccMajor == 9 && ccMinor == 0 && !ptxOnly && !Boolean.getBoolean("sluice.cuda.ptxOnly")) {
+      variants.add("sm90.cubin");
+    }
+    variants.add(ccMajor >= 9 ? "sm90.ptx" : "sm80.ptx");
+    Set<String> used = new LinkedHashSet<>();
     try {
       for (int i = 0; i < MODULES.length; i++) {
-        modules[i] = loadModule(MODULES[i], variant);
+        CudaException first = null;
+        for (String v : variants) {
+          try {
+            modules[i] = loadModule(MODULES[i], v);
+            used.add(v);
+            break;
+          } catch (CudaException e) {
+            if (first == null) {
+              first = e;
+            }
+            log.warn(
+                "loading {}.{} failed, trying the next image: {}", MODULES[i], v, e.getMessage());
+          }
+        }
+        if (modules[i] == 0) {
+          throw first;
+        }
       }
       for (GgmlType t : GgmlType.values()) {
         String s = t.name().toLowerCase(Locale.ROOT);
@@ -81,6 +111,7 @@ final class CudaKernels implements AutoCloseable {
       gatherRows = function(0, "gather_rows");
       argmax = function(0, "argmax");
       attention = function(1, "attention");
+      this.ptxVariant = String.join("+", used);
     } catch (RuntimeException e) {
       close();
       throw e;
@@ -91,7 +122,7 @@ final class CudaKernels implements AutoCloseable {
    * Every kernel this class resolves, per module (checked against the committed PTX by a test that
    * needs no GPU).
    */
-  static java.util.Map<String, java.util.List<String>> kernelNames() {
+  static java.util.Map<String, List<String>> kernelNames() {
     java.util.List<String> elementwise =
         new java.util.ArrayList<>(
             java.util.List.of(
@@ -119,7 +150,7 @@ final class CudaKernels implements AutoCloseable {
   }
 
   private static long loadModule(String name, String variant) {
-    String resource = "/cuda/" + name + "." + variant + ".ptx";
+    String resource = "/cuda/" + name + "." + variant;
     byte[] ptx;
     try (InputStream in = CudaKernels.class.getResourceAsStream(resource)) {
       if (in == null) {

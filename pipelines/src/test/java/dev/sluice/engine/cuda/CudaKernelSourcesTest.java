@@ -119,6 +119,12 @@ class CudaKernelSourcesTest {
         assertThat(missing).as("kernels missing from " + resource).isEmpty();
         assertThat(ptx).as(resource + " target").contains(".target sm_" + variant.substring(2));
       }
+      String cubin = "/cuda/" + m.getKey() + ".sm90.cubin";
+      try (var in = CudaKernels.class.getResourceAsStream(cubin)) {
+        assertThat(in).as(cubin + " on the class path").isNotNull();
+        byte[] head = in.readNBytes(4);
+        assertThat(head).as(cubin + " is an ELF image").containsExactly(0x7f, 'E', 'L', 'F');
+      }
     }
   }
 }

@@ -462,6 +462,28 @@ class CudaKernelsGpuTest {
     }
   }
 
+  /** The PTX images (JIT-compiled by the driver) load and compute too, not only the cubin. */
+  @Test
+  void ptxImagesLoadAndRun() {
+    try (CudaKernels ptx = backend.loadKernels(true)) {
+      assertThat(ptx.ptxVariant).endsWith(".ptx");
+      int dim = 300;
+      float[] x = random(2 * dim, 2);
+      float[] w = random(dim, 1);
+      long out = devZeros(2L * dim);
+      ptx.rmsnorm(dev(x), dev(w), out, dim, 1e-6f, 2);
+      float[] got = get(out, 2 * dim);
+      for (int r = 0; r < 2; r++) {
+        assertClose(
+            "rmsnorm through " + ptx.ptxVariant + " row " + r,
+            Arrays.copyOfRange(got, r * dim, (r + 1) * dim),
+            ReferenceModel.rmsnorm(Arrays.copyOfRange(x, r * dim, (r + 1) * dim), w, 1e-6f),
+            1e-5,
+            1e-5);
+      }
+    }
+  }
+
   @Test
   void copyBandwidthIsMeasured() {
     double bw = backend.copyBandwidth(64L << 20, 5);
