@@ -36,8 +36,9 @@ extern "C" __global__ void rmsnorm(const float* x, const float* __restrict__ w, 
 // Rotates one head in place. NORM pairs (2i, 2i+1); NEOX pairs (i, i + ropeDim/2). Frequency of
 // pair i is theta^(-2i/ropeDim); dimensions at or past ropeDim are left alone.
 __device__ __forceinline__ void rope_head(float* h, int pair, float pos, int ropeDim,
-                                          float theta, int neox) {
+                                          float theta, int neox, const float* factors) {
   float freq = powf(theta, -2.0f * (float)pair / (float)ropeDim);
+  if (factors != nullptr) freq /= factors[pair];  // Llama 3.1 rope_freqs
   float s, c;
   sincosf(pos * freq, &s, &c);
   int a = neox ? pair : 2 * pair;
@@ -50,13 +51,14 @@ __device__ __forceinline__ void rope_head(float* h, int pair, float pos, int rop
 // ---- RoPE on q (in place) and k, then k and v stored into the paged cache ----
 // q (T, heads*headDim), k and v (T, kvHeads*headDim); kcache/vcache (numBlocks*blockSize, kvDim)
 // of this layer; slot[t] = block * blockSize + pos % blockSize. k is rotated in place too.
+// factors: (ropeDim / 2) divisors of the pair frequencies (Llama 3.1 rope_freqs) or null.
 // grid (T), block 128.
 extern "C" __global__ void rope_store(float* __restrict__ q, float* __restrict__ k,
                                       const float* __restrict__ v, float* __restrict__ kcache,
                                       float* __restrict__ vcache, const int* __restrict__ tokPos,
                                       const int* __restrict__ tokSlot, int heads, int kvHeads,
                                       int headDim, int ropeDim, float theta, float invScale,
-                                      int neox) {
+                                      int neox, const float* __restrict__ factors) {
   int t = blockIdx.x;
   float pos = (float)tokPos[t] * invScale;
   int half_ = ropeDim / 2;
@@ -64,10 +66,10 @@ extern "C" __global__ void rope_store(float* __restrict__ q, float* __restrict__
   float* qt = q + (long long)t * qDim;
   float* kt = k + (long long)t * kvDim;
   for (int i = threadIdx.x; i < heads * half_; i += blockDim.x) {
-    rope_head(qt + (i / half_) * headDim, i % half_, pos, ropeDim, theta, neox);
+    rope_head(qt + (i / half_) * headDim, i % half_, pos, ropeDim, theta, neox, factors);
   }
   for (int i = threadIdx.x; i < kvHeads * half_; i += blockDim.x) {
-    rope_head(kt + (i / half_) * headDim, i % half_, pos, ropeDim, theta, neox);
+    rope_head(kt + (i / half_) * headDim, i % half_, pos, ropeDim, theta, neox, factors);
   }
   __syncthreads();  // rotated k complete before it is copied
   long long slot = tokSlot[t];

@@ -1,5 +1,6 @@
 package dev.sluice.engine;
 
+import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.cuda.CudaBackend;
 import dev.sluice.engine.cuda.CudaDevice;
 import dev.sluice.engine.cuda.CudaDevices;
@@ -15,7 +16,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class Backends {
   private static final Logger log = LoggerFactory.getLogger(Backends.class);
-  static final String CPU_BACKEND = "dev.sluice.engine.cpu.CpuBackend";
 
   private Backends() {}
 
@@ -73,17 +73,7 @@ public final class Backends {
     }
   }
 
-  /**
-   * The fast CPU backend. Looked up by name so this selector does not pin the CPU backend's package
-   * at compile time; its public {@code (int threads)} constructor is the contract.
-   */
   private static Backend cpu(int threads) {
-    try {
-      Class<?> c = Class.forName(CPU_BACKEND);
-      return (Backend) c.getConstructor(int.class).newInstance(threads);
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException(
-          "CPU backend " + CPU_BACKEND + "(int threads) not available: " + e, e);
-    }
+    return new CpuBackend(threads);
   }
 }

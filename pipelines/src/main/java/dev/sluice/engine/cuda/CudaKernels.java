@@ -310,9 +310,10 @@ final class CudaKernels implements AutoCloseable {
       float theta,
       float invScale,
       boolean neox,
+      long freqFactors,
       int tokens) {
     args().p(q).p(k).p(v).p(kcache).p(vcache).p(tokPos).p(tokSlot);
-    i(heads).i(kvHeads).i(headDim).i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0);
+    i(heads).i(kvHeads).i(headDim).i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0).p(freqFactors);
     launch(ropeStore, tokens, 1, 128, "rope_store");
   }
 

@@ -69,6 +69,7 @@ final class CudaModelRunner implements ModelRunner {
   private final Matrix embedding;
   private final Matrix output;
   private final long outputNorm;
+  private final long ropeFreqs; // (ropeDim / 2) F32 divisors, or 0
   private final Layer[] layers;
   private final long kCache; // (layers, numBlocks * blockSize, kvDim) float32
   private final long vCache;
@@ -114,6 +115,7 @@ final class CudaModelRunner implements ModelRunner {
       embedding = matrix(w.tokenEmbedding(), c.vocabSize(), c.dim(), uploaded);
       output = matrix(w.output(), c.vocabSize(), c.dim(), uploaded);
       outputNorm = vector(w.outputNorm(), c.dim(), uploaded);
+      ropeFreqs = w.ropeFreqs() == null ? 0 : vector(w.ropeFreqs(), c.ropeDim() / 2, uploaded);
       if (w.layers().size() != c.layers()) {
         throw new IllegalArgumentException(
             "model has " + w.layers().size() + " layers, config says " + c.layers());
@@ -444,6 +446,7 @@ final class CudaModelRunner implements ModelRunner {
           c.ropeTheta(),
           invRopeScale,
           neox,
+          ropeFreqs,
           tokens);
       k.attention(
           q,

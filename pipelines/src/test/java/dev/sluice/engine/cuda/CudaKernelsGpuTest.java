@@ -105,7 +105,15 @@ class CudaKernelsGpuTest {
   @ParameterizedTest
   @EnumSource(RopeType.class)
   void ropeAndCacheStore(RopeType type) {
-    for (int ropeDim : new int[] {64, 32}) {
+    for (int variant = 0; variant < 3; variant++) {
+      int ropeDim = variant == 1 ? 32 : 64;
+      float[] factors = null;
+      if (variant == 2) { // Llama 3.1 frequency divisors
+        factors = new float[ropeDim / 2];
+        for (int i = 0; i < factors.length; i++) {
+          factors[i] = 1 + 7 * rnd.nextFloat();
+        }
+      }
       int heads = 4;
       int kvHeads = 2;
       int headDim = 64;
@@ -137,6 +145,7 @@ class CudaKernelsGpuTest {
           theta,
           1.0f,
           type == RopeType.NEOX,
+          factors == null ? 0 : dev(factors),
           tokens);
       float[] gotQ = get(dq, q.length);
       float[] gotKc = get(kc, 12 * kvDim);
@@ -144,9 +153,15 @@ class CudaKernelsGpuTest {
       for (int t = 0; t < tokens; t++) {
         float[] qt = Arrays.copyOfRange(q, t * heads * headDim, (t + 1) * heads * headDim);
         float[] kt = Arrays.copyOfRange(kk, t * kvDim, (t + 1) * kvDim);
-        ReferenceModel.rope(qt, heads, headDim, ropeDim, pos[t], theta, type);
-        ReferenceModel.rope(kt, kvHeads, headDim, ropeDim, pos[t], theta, type);
-        String what = type + " ropeDim " + ropeDim + " token " + t;
+        ReferenceModel.rope(qt, heads, headDim, ropeDim, pos[t], theta, type, factors);
+        ReferenceModel.rope(kt, kvHeads, headDim, ropeDim, pos[t], theta, type, factors);
+        String what =
+            type
+                + " ropeDim "
+                + ropeDim
+                + (factors != null ? " with rope_freqs" : "")
+                + " token "
+                + t;
         assertClose(
             what + " q",
             Arrays.copyOfRange(gotQ, t * heads * headDim, (t + 1) * heads * headDim),

@@ -8,9 +8,11 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.sluice.engine.KvCacheSpec;
 import dev.sluice.engine.ModelRunner;
 import dev.sluice.engine.StepBatch;
+import dev.sluice.engine.cpu.ScalarBackend;
 import dev.sluice.engine.gguf.GgmlType;
 import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.model.ModelConfig;
+import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.model.ModelWeights;
 import dev.sluice.engine.model.RopeType;
 import java.lang.foreign.Arena;
@@ -61,7 +63,7 @@ class CudaModelGpuTest {
     float[][] ref = TestModels.readNpy(model.resolveSibling("stories260K_ref_logits.npy"));
     int[] expected = TestModels.STORIES_TOKENS;
     try (GgufFile f = GgufFile.open(model);
-        ModelRunner r = backend.load(TestModels.load(f), new KvCacheSpec(16, 16))) {
+        ModelRunner r = backend.load(ModelLoader.load(f), new KvCacheSpec(16, 16))) {
       int vocab = r.config().vocabSize();
       StepBatch b = new StepBatch(1, 64, 4);
       float[] logits = new float[64 * vocab];
@@ -95,7 +97,7 @@ class CudaModelGpuTest {
     Path model = storiesOrSkip();
     float[][] ref = TestModels.readNpy(model.resolveSibling("stories260K_ref_logits.npy"));
     try (GgufFile f = GgufFile.open(model)) {
-      ModelWeights w = TestModels.load(f);
+      ModelWeights w = ModelLoader.load(f);
       for (boolean graphs : new boolean[] {true, false}) {
         try (ModelRunner r = backend.load(w, new KvCacheSpec(64, 4))) {
           ((CudaModelRunner) r).useGraphs(graphs);
@@ -159,6 +161,74 @@ class CudaModelGpuTest {
                   tol,
                   1e-3);
             }
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * The CUDA runner against the engine's CPU reference backend ({@code ScalarBackend}) through the
+   * same {@code ModelRunner} calls: a llama shape with Llama 3.1 rope frequency factors and the
+   * qwen2 shape, batched sequences with different chunk sizes over scattered blocks.
+   */
+  @ParameterizedTest
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"Q8_0", "Q4_K", "Q6_K", "F16"})
+  void matchesTheCpuScalarBackend(GgmlType type) {
+    ModelConfig llama =
+        new ModelConfig(
+            "llama",
+            256,
+            512,
+            2,
+            4,
+            2,
+            64,
+            300,
+            4096,
+            1e-5f,
+            500000f,
+            64,
+            RopeType.NORM,
+            1.0f,
+            false);
+    for (ModelConfig c : new ModelConfig[] {llama, smallQwen(256, 512)}) {
+      try (Arena arena = Arena.ofConfined();
+          ScalarBackend cpu = new ScalarBackend()) {
+        ModelWeights w = TestModels.synthetic(c, type, arena, 21, false);
+        if (c == llama) {
+          w = TestModels.withRopeFreqs(w, arena, 4);
+        }
+        int[] toks = new int[19];
+        for (int i = 0; i < toks.length; i++) {
+          toks[i] = (i * 53 + 2) % c.vocabSize();
+        }
+        int[] chunk = {1, 5, 19};
+        float[][][] want;
+        try (ModelRunner r = cpu.load(w, new KvCacheSpec(32, 4))) {
+          want = runSchedule(r, toks, chunk);
+        }
+        float[][][] got;
+        try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 4))) {
+          got = runSchedule(r, toks, chunk);
+        }
+        for (int s = 0; s < chunk.length; s++) {
+          for (int p = 0; p < toks.length; p++) {
+            assertClose(
+                c.architecture()
+                    + " "
+                    + type
+                    + " seq "
+                    + s
+                    + " position "
+                    + p
+                    + " vs ScalarBackend",
+                got[s][p],
+                want[s][p],
+                2e-3 * Math.max(1, GpuAssert.maxAbs(want[s][p])),
+                1e-3);
           }
         }
       }

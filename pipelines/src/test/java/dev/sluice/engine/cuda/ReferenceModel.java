@@ -19,6 +19,7 @@ final class ReferenceModel {
   private final float[] emb; // (vocab, dim)
   private final float[] out; // (vocab, dim)
   private final float[] outNorm;
+  private final float[] ropeFreqs; // or null
   private final float[][] attnNorm, wq, wk, wv, wo, bq, bk, bv, ffnNorm, gate, up, down;
 
   /** One sequence's cache: per layer, per position, keys and values (kvDim). */
@@ -43,6 +44,7 @@ final class ReferenceModel {
     emb = mat(w.tokenEmbedding(), c.vocabSize(), c.dim());
     out = mat(w.output(), c.vocabSize(), c.dim());
     outNorm = vec(w.outputNorm());
+    ropeFreqs = w.ropeFreqs() == null ? null : vec(w.ropeFreqs());
     int n = c.layers();
     attnNorm = new float[n][];
     wq = new float[n][];
@@ -96,16 +98,9 @@ final class ReferenceModel {
       float[] q = matvec(wq[l], xb, c.qDim(), dim, bq[l]);
       float[] k = matvec(wk[l], xb, c.kvDim(), dim, bk[l]);
       float[] v = matvec(wv[l], xb, c.kvDim(), dim, bv[l]);
-      rope(
-          q, c.heads(), c.headDim(), c.ropeDim(), pos / c.ropeScale(), c.ropeTheta(), c.ropeType());
-      rope(
-          k,
-          c.kvHeads(),
-          c.headDim(),
-          c.ropeDim(),
-          pos / c.ropeScale(),
-          c.ropeTheta(),
-          c.ropeType());
+      float p = pos / c.ropeScale();
+      rope(q, c.heads(), c.headDim(), c.ropeDim(), p, c.ropeTheta(), c.ropeType(), ropeFreqs);
+      rope(k, c.kvHeads(), c.headDim(), c.ropeDim(), p, c.ropeTheta(), c.ropeType(), ropeFreqs);
       s.keys.get(l).add(k);
       s.values.get(l).add(v);
       float[] att =
@@ -157,11 +152,18 @@ final class ReferenceModel {
   }
 
   static void rope(
-      float[] v, int heads, int headDim, int ropeDim, float pos, float theta, RopeType type) {
+      float[] v,
+      int heads,
+      int headDim,
+      int ropeDim,
+      float pos,
+      float theta,
+      RopeType type,
+      float[] factors) {
     for (int h = 0; h < heads; h++) {
       int base = h * headDim;
       for (int i = 0; i < ropeDim / 2; i++) {
-        double freq = Math.pow(theta, -2.0 * i / ropeDim);
+        double freq = Math.pow(theta, -2.0 * i / ropeDim) / (factors == null ? 1 : factors[i]);
         double a = pos * freq;
         double cos = Math.cos(a);
         double sin = Math.sin(a);

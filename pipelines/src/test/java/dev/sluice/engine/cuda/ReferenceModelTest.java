@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.sluice.engine.gguf.GgufFile;
+import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.model.ModelWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,7 +21,7 @@ class ReferenceModelTest {
         "SLUICE_DATA_DIR with models/stories260K.gguf not set: skipping");
     float[][] ref = TestModels.readNpy(model.resolveSibling("stories260K_ref_logits.npy"));
     try (GgufFile f = GgufFile.open(model)) {
-      ModelWeights w = TestModels.load(f);
+      ModelWeights w = ModelLoader.load(f);
       ReferenceModel m = new ReferenceModel(w);
       ReferenceModel.Seq s = m.newSeq();
       double worst = 0;

@@ -1,7 +1,6 @@
 package dev.sluice.engine.cuda;
 
 import dev.sluice.engine.gguf.GgmlType;
-import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.gguf.GgufTensor;
 import dev.sluice.engine.model.LayerWeights;
 import dev.sluice.engine.model.ModelConfig;
@@ -21,9 +20,8 @@ import java.util.List;
 import java.util.SplittableRandom;
 
 /**
- * Models for the CUDA tests: a GGUF file read into {@link ModelWeights} (llama/qwen2 tensor names),
- * the stories260K reference logits, and synthetic models of any shape and weight type built in
- * off-heap memory with random values (no file needed).
+ * Models for the CUDA tests: the stories260K reference logits, and synthetic models of any shape
+ * and weight type built in off-heap memory with random values (no file needed).
  */
 final class TestModels {
   /** BOS, "Once upon a time", then the 39 greedy tokens (models/README.md of the data folder). */
@@ -47,54 +45,6 @@ final class TestModels {
   static Path stories() {
     Path d = dataDir();
     return d == null ? null : d.resolve("models/stories260K.gguf");
-  }
-
-  /** Reads a llama or qwen2 GGUF file's hyper-parameters and tensors. */
-  static ModelWeights load(GgufFile f) {
-    String arch = f.getString("general.architecture", "llama");
-    int dim = (int) f.getLong(arch + ".embedding_length", -1);
-    int heads = (int) f.getLong(arch + ".attention.head_count", -1);
-    int kvHeads = (int) f.getLong(arch + ".attention.head_count_kv", heads);
-    int headDim = (int) f.getLong(arch + ".attention.key_length", dim / heads);
-    GgufTensor emb = f.tensor("token_embd.weight");
-    int layers = (int) f.getLong(arch + ".block_count", -1);
-    ModelConfig c =
-        new ModelConfig(
-            arch,
-            dim,
-            (int) f.getLong(arch + ".feed_forward_length", -1),
-            layers,
-            heads,
-            kvHeads,
-            headDim,
-            emb.rows(),
-            (int) f.getLong(arch + ".context_length", 2048),
-            (float) f.getDouble(arch + ".attention.layer_norm_rms_epsilon", 1e-5),
-            (float) f.getDouble(arch + ".rope.freq_base", 10000),
-            (int) f.getLong(arch + ".rope.dimension_count", headDim),
-            arch.equals("qwen2") ? RopeType.NEOX : RopeType.NORM,
-            1.0f,
-            arch.equals("qwen2"));
-    List<LayerWeights> ls = new ArrayList<>();
-    for (int i = 0; i < layers; i++) {
-      String p = "blk." + i + ".";
-      ls.add(
-          new LayerWeights(
-              f.tensor(p + "attn_norm.weight"),
-              f.tensor(p + "attn_q.weight"),
-              f.tensor(p + "attn_k.weight"),
-              f.tensor(p + "attn_v.weight"),
-              f.tensor(p + "attn_output.weight"),
-              f.tensors().get(p + "attn_q.bias"),
-              f.tensors().get(p + "attn_k.bias"),
-              f.tensors().get(p + "attn_v.bias"),
-              f.tensor(p + "ffn_norm.weight"),
-              f.tensor(p + "ffn_gate.weight"),
-              f.tensor(p + "ffn_up.weight"),
-              f.tensor(p + "ffn_down.weight")));
-    }
-    GgufTensor out = f.tensors().getOrDefault("output.weight", emb);
-    return new ModelWeights(c, emb, ls, f.tensor("output_norm.weight"), out);
   }
 
   /** A float32 .npy file of shape (rows, cols). */
@@ -168,6 +118,23 @@ final class TestModels {
     GgufTensor emb = tensor("token_embd.weight", type, c.vocabSize(), c.dim(), arena, rnd, tile);
     GgufTensor out = tensor("output.weight", type, c.vocabSize(), c.dim(), arena, rnd, tile);
     return new ModelWeights(c, emb, ls, norm("output_norm.weight", c.dim(), arena, rnd), out);
+  }
+
+  /** {@code w} with Llama 3.1-style rope frequency divisors (1..8) attached. */
+  static ModelWeights withRopeFreqs(ModelWeights w, Arena arena, long seed) {
+    SplittableRandom rnd = new SplittableRandom(seed);
+    int n = w.config().ropeDim() / 2;
+    MemorySegment s = arena.allocate(4L * n, 64);
+    for (int i = 0; i < n; i++) {
+      s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (1 + 7 * rnd.nextDouble()));
+    }
+    return new ModelWeights(
+        w.config(),
+        w.tokenEmbedding(),
+        w.layers(),
+        w.outputNorm(),
+        w.output(),
+        new GgufTensor("rope_freqs.weight", GgmlType.F32, new long[] {n}, s));
   }
 
   private static GgufTensor norm(String name, int n, Arena arena, SplittableRandom rnd) {
