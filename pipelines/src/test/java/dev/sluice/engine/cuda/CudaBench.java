@@ -119,7 +119,8 @@ public final class CudaBench {
           double sec = time(r, b, logits, 0.8);
           double tokPerS = seqs / sec;
           double bw = weightBytes / sec;
-          rows.add(
+          add(
+              rows,
               String.format(
                   Locale.ROOT,
                   "| %s | %s | decode @%d | %d | %s | %.0f | %.3f | %.0f | %.0f%% | |",
@@ -141,7 +142,8 @@ public final class CudaBench {
       double flops =
           2.0 * PREFILL * (weightBytesToParams(c) + (double) c.vocabSize() * c.dim() / PREFILL);
       flops += 4.0 * c.layers() * c.heads() * c.headDim() * (PREFILL * (PREFILL + 1) / 2.0);
-      rows.add(
+      add(
+          rows,
           String.format(
               Locale.ROOT,
               "| %s | %s | prefill %d | 1 | off | %.0f | %.1f | | | %.2f |",
@@ -152,6 +154,12 @@ public final class CudaBench {
               sec * 1e3,
               flops / sec / 1e12));
     }
+  }
+
+  /** Keeps the row for the final table and prints it now (a timeout must not lose it). */
+  private static void add(List<String> rows, String row) {
+    rows.add(row);
+    System.out.println(row);
   }
 
   /** Multiply-adds per token in the layers (the output projection is added per logit row). */
