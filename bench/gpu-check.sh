@@ -12,6 +12,8 @@ mkdir -p "$OUT"
 JAVA="$G/jdk/bin/java"
 START=$(date +%s)
 
+# The copy may not keep execute bits.
+chmod +x "$G"/jdk/bin/* "$G"/jdk/lib/jspawnhelper "$G"/jdk/lib/jexec 2>/dev/null || true
 if [[ ! -x "$JAVA" ]]; then
   echo "ERROR: $JAVA missing: run bench/gpu-prepare.sh on a build machine first and carry .gpu" >&2
   exit 2
@@ -26,10 +28,10 @@ echo "== driver library"
 CP="$G/test-classes"
 for j in "$G"/lib/*.jar; do CP="$CP:$j"; done
 FLAGS=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xmx4g
-  -Dsluice.data.dir="$G/data" -Dorg.lwjgl.system.SharedLibraryExtractPath="$OUT/lwjgl-natives")
+  -Dsluice.data.dir="$G/data" -Dorg.lwjgl.system.SharedLibraryExtractPath="${TMPDIR:-/tmp}/sluice-lwjgl-$$")
 
 echo "== gpu tests"
-timeout 170 "$JAVA" "${FLAGS[@]}" -jar "$G"/console/junit-platform-console-standalone-*.jar execute \
+timeout -k 10 170 "$JAVA" "${FLAGS[@]}" -jar "$G"/console/junit-platform-console-standalone-*.jar execute \
   --class-path "$CP" --select-package dev.sluice.engine.cuda --include-tag gpu \
   --reports-dir "$OUT/junit" --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$OUT/gpu-tests.log"
 tests_rc=${PIPESTATUS[0]}
@@ -38,7 +40,7 @@ echo "gpu tests exit code: $tests_rc (124 = timed out)"
 echo "== benchmark"
 left=$(( 285 - ($(date +%s) - START) ))
 (( left < 30 )) && left=30
-timeout "$left" "$JAVA" "${FLAGS[@]}" -cp "$CP" dev.sluice.engine.cuda.CudaBench 2>&1 | tee "$OUT/bench.log"
+timeout -k 10 "$left" "$JAVA" "${FLAGS[@]}" -cp "$CP" dev.sluice.engine.cuda.CudaBench 2>&1 | tee "$OUT/bench.log"
 bench_rc=${PIPESTATUS[0]}
 echo "benchmark exit code: $bench_rc (124 = timed out)"
 
