@@ -11,6 +11,8 @@
 #define TOK_PER_BLOCK 32
 
 // Each DOT accumulates, per lane, partial sums acc[t] for tokens t < nt of x (token stride cols).
+// Single-token (decode) variants unroll deeper so more weight loads are in flight per warp: decode is
+// bound by memory latency x parallelism, not arithmetic.
 
 template <int NT>
 SL_HD void dot_f32(const uint8_t* row, int cols, const float* x, int nt,
@@ -19,7 +21,7 @@ SL_HD void dot_f32(const uint8_t* row, int cols, const float* x, int nt,
   if ((cols & 3) == 0) {
     const float4* w4 = reinterpret_cast<const float4*>(w);
     int n4 = cols >> 2;
-#pragma unroll 4
+#pragma unroll(NT == 1 ? 8 : 4)
     for (int i = lane; i < n4; i += WARP) {
       float4 a = SL_LDG(w4 + i);
 #pragma unroll
@@ -48,7 +50,7 @@ SL_HD void dot_16(const uint8_t* row, int cols, const float* x, int nt,
   if ((cols & 7) == 0) {
     const uint4* w8 = reinterpret_cast<const uint4*>(w);
     int n8 = cols >> 3;
-#pragma unroll 2
+#pragma unroll(NT == 1 ? 4 : 2)
     for (int i = lane; i < n8; i += WARP) {
       uint4 raw = SL_LDG(w8 + i);
       uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
@@ -95,7 +97,7 @@ template <int NT>
 SL_HD void dot_q8_0(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK8_0, sub = lane & 7;
-#pragma unroll 4
+#pragma unroll(NT == 1 ? 8 : 4)
   for (int b = lane >> 3; b < nb; b += 4) {
     const uint8_t* blk = row + (long long)b * Q8_0_BYTES;
     float d = ld_half(blk);
@@ -119,7 +121,7 @@ template <int NT>
 SL_HD void dot_q4_0(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK4_0, sub = lane & 7;
-#pragma unroll 4
+#pragma unroll(NT == 1 ? 8 : 4)
   for (int b = lane >> 3; b < nb; b += 4) {
     const uint8_t* blk = row + (long long)b * Q4_0_BYTES;
     float d = ld_half(blk);
@@ -146,7 +148,7 @@ template <int NT>
 SL_HD void dot_q4_k(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK_K, chunk = lane >> 3, sub8 = lane & 7;
-#pragma unroll 2
+#pragma unroll(NT == 1 ? 4 : 2)
   for (int b = 0; b < nb; b++) {
     const uint8_t* blk = row + (long long)b * Q4_K_BYTES;
     float d = ld_half(blk), dmin = ld_half(blk + 2);
@@ -182,7 +184,7 @@ template <int NT>
 SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
                                          float* acc, int lane) {
   int nb = cols / QK_K, n = lane >> 4, li = (lane & 15) * 2, is = li / 16;
-#pragma unroll 2
+#pragma unroll(NT == 1 ? 4 : 2)
   for (int b = 0; b < nb; b++) {
     const uint8_t* blk = row + (long long)b * Q6_K_BYTES;
     const uint8_t* ql = blk + 64 * n;
