@@ -19,14 +19,17 @@ rm -rf "$G"
 mkdir -p "$G/lib" "$G/console" "$G/data/models"
 
 echo "== test-runtime dependencies"
-# Pekko/Scala are left out: the gpu tests and the benchmark live in dev.sluice.engine.cuda, which
-# (like all engine code) imports nothing from Pekko, and they would double the kit's size. JUnit
-# itself comes with the console launcher; ByteBuddy only serves AssertJ's soft assertions (unused).
+# Only what dev.sluice.engine.cuda and the engine classes its tests use need (LWJGL, SLF4J +
+# Logback, AssertJ): other modules' libraries (Pekko, Scala, tokenizers with native code) would
+# overflow the 64 MiB the GPU machine accepts. JUnit itself comes with the console launcher.
 ./mvnw -q -pl pipelines dependency:copy-dependencies -DincludeScope=test \
-  -DoutputDirectory="$G/lib" \
-  -DexcludeGroupIds=org.apache.pekko,org.scala-lang,net.bytebuddy,com.typesafe,org.reactivestreams,org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian
+  -DoutputDirectory="$G/lib" -DincludeGroupIds=org.lwjgl,org.slf4j,ch.qos.logback,org.assertj
 cp pipelines/target/pipelines-*.jar "$G/lib/"
-cp -r pipelines/target/test-classes "$G/test-classes"
+# Only the CUDA tests and benchmark (other packages' test resources can be large), plus any
+# top-level test configuration (logback-test.xml).
+mkdir -p "$G/test-classes/dev/sluice/engine"
+cp -r pipelines/target/test-classes/dev/sluice/engine/cuda "$G/test-classes/dev/sluice/engine/"
+find pipelines/target/test-classes -maxdepth 1 -type f -exec cp {} "$G/test-classes/" \;
 
 echo "== JUnit console launcher $JUNIT_CONSOLE_VERSION"
 ./mvnw -q -N dependency:copy \
