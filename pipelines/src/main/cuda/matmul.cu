@@ -1,0 +1,328 @@
+// y[t, r] = sum_c W[r, c] * x[t, c] (+ bias[r]) (+ y[t, r] when accumulate), for weights in their
+// GGUF type. One warp per output row, 4 rows per 128-thread block; a warp dequantizes its lane's
+// slice of the row once per chunk of NT tokens and applies it to all of them, so a decode batch
+// reads each weight row once from memory (later chunks hit L1). Weight loads are 16 bytes wide where
+// the layout allows it (F32, F16, BF16, Q4_K) and 2 or 4 bytes for the odd-sized Q8_0/Q4_0/Q6_K
+// blocks (34, 18 and 210 bytes, only 2-byte aligned), with neighbouring lanes on neighbouring bytes.
+// Grid: (ceil(rows / 4), ceil(T / TOK_PER_BLOCK)).
+#include "sluice_common.cuh"
+
+#define MM_WARPS 4
+#define TOK_PER_BLOCK 32
+
+// Each DOT accumulates, per lane, partial sums acc[t] for tokens t < nt of x (token stride cols).
+// Single-token (decode) variants unroll deeper so more weight loads are in flight per warp: decode is
+// bound by memory latency x parallelism, not arithmetic.
+
+template <int NT>
+SL_HD void dot_f32(const uint8_t* row, int cols, const float* x, int nt,
+                                        float* acc, int lane) {
+  const float* w = reinterpret_cast<const float*>(row);
+  if ((cols & 3) == 0) {
+    const float4* w4 = reinterpret_cast<const float4*>(w);
+    int n4 = cols >> 2;
+#pragma unroll(NT == 1 ? 8 : 4)
+    for (int i = lane; i < n4; i += WARP) {
+      float4 a = SL_LDG(w4 + i);
+#pragma unroll
+      for (int t = 0; t < NT; t++) {
+        if (t < nt) {
+          float4 b = *(reinterpret_cast<const float4*>(x + (long long)t * cols) + i);
+          acc[t] += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+        }
+      }
+    }
+  } else {
+    for (int i = lane; i < cols; i += WARP) {
+      float a = w[i];
+#pragma unroll
+      for (int t = 0; t < NT; t++)
+        if (t < nt) acc[t] += a * x[(long long)t * cols + i];
+    }
+  }
+}
+
+// 16-bit floats: 8 per 16-byte load when rows are 16-byte aligned (cols % 8 == 0).
+template <int NT, bool BF>
+SL_HD void dot_16(const uint8_t* row, int cols, const float* x, int nt,
+                                       float* acc, int lane) {
+  const uint16_t* w = reinterpret_cast<const uint16_t*>(row);
+  if ((cols & 7) == 0) {
+    const uint4* w8 = reinterpret_cast<const uint4*>(w);
+    int n8 = cols >> 3;
+#pragma unroll(NT == 1 ? 4 : 2)
+    for (int i = lane; i < n8; i += WARP) {
+      uint4 raw = SL_LDG(w8 + i);
+      uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+      float a[8];
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        uint16_t lo = (uint16_t)(words[k] & 0xFFFF), hi = (uint16_t)(words[k] >> 16);
+        a[2 * k] = BF ? bf16_to_float(lo) : half_bits_to_float(lo);
+        a[2 * k + 1] = BF ? bf16_to_float(hi) : half_bits_to_float(hi);
+      }
+#pragma unroll
+      for (int t = 0; t < NT; t++) {
+        if (t < nt) {
+          const float4* xb = reinterpret_cast<const float4*>(x + (long long)t * cols) + 2 * i;
+          float4 b0 = xb[0], b1 = xb[1];
+          acc[t] += a[0] * b0.x + a[1] * b0.y + a[2] * b0.z + a[3] * b0.w + a[4] * b1.x +
+                    a[5] * b1.y + a[6] * b1.z + a[7] * b1.w;
+        }
+      }
+    }
+  } else {
+    for (int i = lane; i < cols; i += WARP) {
+      float a = BF ? bf16_to_float(w[i]) : half_bits_to_float(w[i]);
+#pragma unroll
+      for (int t = 0; t < NT; t++)
+        if (t < nt) acc[t] += a * x[(long long)t * cols + i];
+    }
+  }
+}
+
+template <int NT>
+SL_HD void dot_f16(const uint8_t* row, int cols, const float* x, int nt,
+                                        float* acc, int lane) {
+  dot_16<NT, false>(row, cols, x, nt, acc, lane);
+}
+template <int NT>
+SL_HD void dot_bf16(const uint8_t* row, int cols, const float* x, int nt,
+                                         float* acc, int lane) {
+  dot_16<NT, true>(row, cols, x, nt, acc, lane);
+}
+
+// Q8_0: 8 lanes per 34-byte block (4 quants each), 4 blocks per warp step.
+template <int NT>
+SL_HD void dot_q8_0(const uint8_t* row, int cols, const float* x, int nt,
+                                         float* acc, int lane) {
+  int nb = cols / QK8_0, sub = lane & 7;
+#pragma unroll(NT == 1 ? 8 : 4)
+  for (int b = lane >> 3; b < nb; b += 4) {
+    const uint8_t* blk = row + (long long)b * Q8_0_BYTES;
+    float d = ld_half(blk);
+    const uint16_t* qs = reinterpret_cast<const uint16_t*>(blk + 2 + sub * 4);
+    uint16_t lo = qs[0], hi = qs[1];
+    float w0 = d * (float)(int8_t)(lo & 0xFF), w1 = d * (float)(int8_t)(lo >> 8);
+    float w2 = d * (float)(int8_t)(hi & 0xFF), w3 = d * (float)(int8_t)(hi >> 8);
+    int xi = b * QK8_0 + sub * 4;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+      if (t < nt) {
+        float4 v = *reinterpret_cast<const float4*>(x + (long long)t * cols + xi);
+        acc[t] += w0 * v.x + w1 * v.y + w2 * v.z + w3 * v.w;
+      }
+    }
+  }
+}
+
+// Q4_0: 8 lanes per 18-byte block (2 quant bytes = 4 values each), 4 blocks per warp step.
+template <int NT>
+SL_HD void dot_q4_0(const uint8_t* row, int cols, const float* x, int nt,
+                                         float* acc, int lane) {
+  int nb = cols / QK4_0, sub = lane & 7;
+#pragma unroll(NT == 1 ? 8 : 4)
+  for (int b = lane >> 3; b < nb; b += 4) {
+    const uint8_t* blk = row + (long long)b * Q4_0_BYTES;
+    float d = ld_half(blk);
+    uint16_t v = *reinterpret_cast<const uint16_t*>(blk + 2 + sub * 2);
+    int b0 = v & 0xFF, b1 = v >> 8;
+    float w0 = d * (float)((b0 & 0xF) - 8), w1 = d * (float)((b1 & 0xF) - 8);
+    float w16 = d * (float)((b0 >> 4) - 8), w17 = d * (float)((b1 >> 4) - 8);
+    int xi = b * QK4_0 + sub * 2;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+      if (t < nt) {
+        const float* xt = x + (long long)t * cols + xi;
+        float2 lo = *reinterpret_cast<const float2*>(xt);
+        float2 hi = *reinterpret_cast<const float2*>(xt + 16);
+        acc[t] += w0 * lo.x + w1 * lo.y + w16 * hi.x + w17 * hi.y;
+      }
+    }
+  }
+}
+
+// Q4_K: a warp takes one 144-byte super-block per step; lane l reads 4 quant bytes (one 32-bit
+// load) of 64-element chunk l/8: 4 low nibbles (sub-block 2*chunk) and 4 high (2*chunk + 1).
+template <int NT>
+SL_HD void dot_q4_k(const uint8_t* row, int cols, const float* x, int nt,
+                                         float* acc, int lane) {
+  int nb = cols / QK_K, chunk = lane >> 3, sub8 = lane & 7;
+#pragma unroll(NT == 1 ? 4 : 2)
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* blk = row + (long long)b * Q4_K_BYTES;
+    float d = ld_half(blk), dmin = ld_half(blk + 2);
+    float sc0, m0, sc1, m1;
+    q4k_scale_min(2 * chunk, blk + 4, &sc0, &m0);
+    q4k_scale_min(2 * chunk + 1, blk + 4, &sc1, &m1);
+    float d0 = d * sc0, mm0 = dmin * m0, d1 = d * sc1, mm1 = dmin * m1;
+    uint32_t q = *reinterpret_cast<const uint32_t*>(blk + 16 + chunk * 32 + sub8 * 4);
+    float lo[4], hi[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+      uint32_t byte = (q >> (8 * k)) & 0xFF;
+      lo[k] = d0 * (float)(byte & 0xF) - mm0;
+      hi[k] = d1 * (float)(byte >> 4) - mm1;
+    }
+    int xi = b * QK_K + chunk * 64 + sub8 * 4;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+      if (t < nt) {
+        const float* xt = x + (long long)t * cols + xi;
+        float4 a = *reinterpret_cast<const float4*>(xt);
+        float4 c = *reinterpret_cast<const float4*>(xt + 32);
+        acc[t] += lo[0] * a.x + lo[1] * a.y + lo[2] * a.z + lo[3] * a.w + hi[0] * c.x +
+                  hi[1] * c.y + hi[2] * c.z + hi[3] * c.w;
+      }
+    }
+  }
+}
+
+// Q6_K: a warp takes one 210-byte super-block per step; lanes 0-15 the first 128 elements, 16-31
+// the second; each lane two adjacent positions l of ggml's loop, i.e. 8 values.
+template <int NT>
+SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
+                                         float* acc, int lane) {
+  int nb = cols / QK_K, n = lane >> 4, li = (lane & 15) * 2, is = li / 16;
+#pragma unroll(NT == 1 ? 4 : 2)
+  for (int b = 0; b < nb; b++) {
+    const uint8_t* blk = row + (long long)b * Q6_K_BYTES;
+    const uint8_t* ql = blk + 64 * n;
+    const uint8_t* qh = blk + 128 + 32 * n;
+    const int8_t* sc = reinterpret_cast<const int8_t*>(blk + 192) + 8 * n;
+    float d = ld_half(blk + 208);
+    uint16_t qla = *reinterpret_cast<const uint16_t*>(ql + li);
+    uint16_t qlb = *reinterpret_cast<const uint16_t*>(ql + 32 + li);
+    uint16_t qhv = *reinterpret_cast<const uint16_t*>(qh + li);
+    float s0 = d * sc[is], s1 = d * sc[is + 2], s2 = d * sc[is + 4], s3 = d * sc[is + 6];
+    float w[2][4];
+#pragma unroll
+    for (int k = 0; k < 2; k++) {
+      int a = (qla >> (8 * k)) & 0xFF, c = (qlb >> (8 * k)) & 0xFF, h = (qhv >> (8 * k)) & 0xFF;
+      w[k][0] = s0 * (float)(((a & 0xF) | (((h >> 0) & 3) << 4)) - 32);
+      w[k][1] = s1 * (float)(((c & 0xF) | (((h >> 2) & 3) << 4)) - 32);
+      w[k][2] = s2 * (float)(((a >> 4) | (((h >> 4) & 3) << 4)) - 32);
+      w[k][3] = s3 * (float)(((c >> 4) | (((h >> 6) & 3) << 4)) - 32);
+    }
+    int xi = b * QK_K + 128 * n + li;
+#pragma unroll
+    for (int t = 0; t < NT; t++) {
+      if (t < nt) {
+        const float* xt = x + (long long)t * cols + xi;
+        float2 x0 = *reinterpret_cast<const float2*>(xt);
+        float2 x1 = *reinterpret_cast<const float2*>(xt + 32);
+        float2 x2 = *reinterpret_cast<const float2*>(xt + 64);
+        float2 x3 = *reinterpret_cast<const float2*>(xt + 96);
+        acc[t] += w[0][0] * x0.x + w[1][0] * x0.y + w[0][1] * x1.x + w[1][1] * x1.y +
+                  w[0][2] * x2.x + w[1][2] * x2.y + w[0][3] * x3.x + w[1][3] * x3.y;
+      }
+    }
+  }
+}
+
+// The token loop shared by the matmul kernels: for tokens [blockIdx.y * TOK_PER_BLOCK, +32) in
+// chunks of NT, warp-reduce the lanes' partial sums and let lane 0 write y[t, r] (+ bias, + old y).
+#define MM_TOKENS(DOT, NT, ROW, Y, ROWS, R, BIAS, ACCUMULATE)                                   \
+  {                                                                                            \
+    int tEnd = min(T, (int)(blockIdx.y + 1) * TOK_PER_BLOCK);                                  \
+    for (int t0 = blockIdx.y * TOK_PER_BLOCK; t0 < tEnd; t0 += NT) {                           \
+      int nt = min(NT, tEnd - t0);                                                             \
+      float acc[NT];                                                                           \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) acc[t] = 0.f;                             \
+      DOT<NT>(ROW, cols, x + (long long)t0 * cols, nt, acc, lane);                             \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) {                                         \
+        if (t < nt) {                                                                          \
+          float s = warp_sum(acc[t]);                                                          \
+          if (lane == 0) {                                                                     \
+            if (BIAS != nullptr) s += BIAS[R];                                                 \
+            long long o = (long long)(t0 + t) * ROWS + R;                                      \
+            Y[o] = (ACCUMULATE) ? Y[o] + s : s;                                                \
+          }                                                                                    \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+// y (T, rows) = x (T, cols) W^T (+ bias) (+ y when accumulate); w: rows x rowBytes; bias or null.
+#define MATMUL(NAME, DOT, NT)                                                                  \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ w, long long rowBytes, const float* __restrict__ x,     \
+           float* __restrict__ y, const float* __restrict__ bias, int rows, int cols, int T,   \
+           int accumulate) {                                                                   \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rows) return;                                                                     \
+    const uint8_t* row = w + (long long)r * rowBytes;                                          \
+    MM_TOKENS(DOT, NT, row, y, rows, r, bias, accumulate)                                      \
+  }
+
+// Q, K and V projections in one launch (same weight type and width): warps [0, rowsQ) compute q,
+// the next rowsKV k, the last rowsKV v, each with its bias (or null).
+#define MATMUL_QKV(NAME, DOT, NT)                                                              \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ wq, const uint8_t* __restrict__ wk,                     \
+           const uint8_t* __restrict__ wv, long long rowBytes, const float* __restrict__ x,    \
+           float* __restrict__ yq, float* __restrict__ yk, float* __restrict__ yv,             \
+           const float* __restrict__ bq, const float* __restrict__ bk,                         \
+           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T) {             \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rowsQ + 2 * rowsKV) return;                                                       \
+    const uint8_t* w;                                                                          \
+    float* y;                                                                                  \
+    const float* b;                                                                            \
+    int rows;                                                                                  \
+    if (r < rowsQ) {                                                                           \
+      w = wq; y = yq; b = bq; rows = rowsQ;                                                    \
+    } else if (r < rowsQ + rowsKV) {                                                           \
+      r -= rowsQ; w = wk; y = yk; b = bk; rows = rowsKV;                                       \
+    } else {                                                                                   \
+      r -= rowsQ + rowsKV; w = wv; y = yv; b = bv; rows = rowsKV;                              \
+    }                                                                                          \
+    const uint8_t* row = w + (long long)r * rowBytes;                                          \
+    MM_TOKENS(DOT, NT, row, y, rows, r, b, 0)                                                  \
+  }
+
+// SwiGLU feed-forward input in one launch: y[t, r] = silu(gate_r . x_t) * (up_r . x_t).
+#define MATMUL_GATE_UP(NAME, DOT, NT)                                                          \
+  extern "C" __global__ void __launch_bounds__(MM_WARPS * WARP)                                \
+      NAME(const uint8_t* __restrict__ wg, const uint8_t* __restrict__ wu, long long rowBytes, \
+           const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int T) {    \
+    int r = blockIdx.x * MM_WARPS + (threadIdx.x >> 5);                                        \
+    int lane = threadIdx.x & 31;                                                               \
+    if (r >= rows) return;                                                                     \
+    const uint8_t* rowG = wg + (long long)r * rowBytes;                                        \
+    const uint8_t* rowU = wu + (long long)r * rowBytes;                                        \
+    int tEnd = min(T, (int)(blockIdx.y + 1) * TOK_PER_BLOCK);                                  \
+    for (int t0 = blockIdx.y * TOK_PER_BLOCK; t0 < tEnd; t0 += NT) {                           \
+      int nt = min(NT, tEnd - t0);                                                             \
+      float g[NT], u[NT];                                                                      \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) { g[t] = 0.f; u[t] = 0.f; }               \
+      DOT<NT>(rowG, cols, x + (long long)t0 * cols, nt, g, lane);                              \
+      DOT<NT>(rowU, cols, x + (long long)t0 * cols, nt, u, lane);                              \
+      _Pragma("unroll") for (int t = 0; t < NT; t++) {                                         \
+        if (t < nt) {                                                                          \
+          float gs = warp_sum(g[t]);                                                           \
+          float us = warp_sum(u[t]);                                                           \
+          if (lane == 0) y[(long long)(t0 + t) * rows + r] = gs / (1.0f + expf(-gs)) * us;     \
+        }                                                                                      \
+      }                                                                                        \
+    }                                                                                          \
+  }
+
+// Suffix-less names take one token (decode of one sequence, NT = 1); _b names take batches (NT = 8).
+#define ALL(TYPE)                                          \
+  MATMUL(matmul_##TYPE, dot_##TYPE, 1)                     \
+  MATMUL(matmul_##TYPE##_b, dot_##TYPE, 8)                 \
+  MATMUL_QKV(matmul_qkv_##TYPE, dot_##TYPE, 1)             \
+  MATMUL_QKV(matmul_qkv_##TYPE##_b, dot_##TYPE, 8)         \
+  MATMUL_GATE_UP(matmul_gate_up_##TYPE, dot_##TYPE, 1)     \
+  MATMUL_GATE_UP(matmul_gate_up_##TYPE##_b, dot_##TYPE, 8)
+
+ALL(f32)
+ALL(f16)
+ALL(bf16)
+ALL(q8_0)
+ALL(q4_0)
+ALL(q4_k)
+ALL(q6_k)

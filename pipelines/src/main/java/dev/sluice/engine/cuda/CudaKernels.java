@@ -1,0 +1,387 @@
+package dev.sluice.engine.cuda;
+
+import static dev.sluice.engine.cuda.Cuda.check;
+import static org.lwjgl.system.MemoryStack.stackPush;
+
+import dev.sluice.engine.gguf.GgmlType;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.IntBuffer;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.lwjgl.PointerBuffer;
+import org.lwjgl.cuda.CU;
+import org.lwjgl.system.MemoryStack;
+import org.lwjgl.system.MemoryUtil;
+
+/**
+ * The kernels of {@code src/main/cuda/*.cu}, loaded from their PTX (built by nvcc at build time and
+ * JIT-compiled by the driver at load: no NVRTC needed), and launched on one stream. Every launch
+ * method is asynchronous; arguments are device pointers ({@code long}) and sizes. Launches reuse
+ * one off-heap argument area, so they allocate nothing; the driver copies the arguments at launch.
+ */
+final class CudaKernels implements AutoCloseable {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaKernels.class);
+  static final String[] MODULES = {"elementwise", "attention", "matmul"};
+  private static final int MAX_ARGS = 24;
+
+  private final long[] modules = new long[MODULES.length];
+  private final long stream;
+  private final long argValues = MemoryUtil.nmemCalloc(MAX_ARGS, 8);
+  private final long argPointers = MemoryUtil.nmemCalloc(MAX_ARGS, 8);
+  private int argc;
+
+  /** Which images were loaded, e.g. {@code sm90.cubin} (no JIT) or {@code sm90.ptx} (JIT). */
+  final String ptxVariant;
+
+  private final long[] embed = new long[GgmlType.values().length];
+  private final long[] matmul1 = new long[GgmlType.values().length];
+  private final long[] matmulB = new long[GgmlType.values().length];
+  private final long[] qkv1 = new long[GgmlType.values().length];
+  private final long[] qkvB = new long[GgmlType.values().length];
+  private final long[] gateUp1 = new long[GgmlType.values().length];
+  private final long[] gateUpB = new long[GgmlType.values().length];
+  private final long rmsnorm;
+  private final long ropeStore;
+  private final long attention;
+  private final long swiglu;
+  private final long softmax;
+  private final long add;
+  private final long addBias;
+  private final long gatherRows;
+  private final long argmax;
+
+  /**
+   * Loads the kernels for a device of compute capability {@code ccMajor.ccMinor}: the sm_90 cubin
+   * on 9.0 (unless {@code ptxOnly} or {@code -Dsluice.cuda.ptxOnly=true}), falling back to PTX,
+   * which the driver JIT-compiles: compute_90 PTX on 9.x and newer, compute_80 PTX otherwise.
+   */
+  CudaKernels(int ccMajor, int ccMinor, long stream, boolean ptxOnly) {
+    this.stream = stream;
+    for (int i = 0; i < MAX_ARGS; i++) {
+      MemoryUtil.memPutAddress(argPointers + 8L * i, argValues + 8L * i);
+    }
+    List<String> variants = new ArrayList<>();
+    if (ccMajor == 9 && ccMinor == 0 && !ptxOnly && !Boolean.getBoolean("sluice.cuda.ptxOnly")) {
+      variants.add("sm90.cubin");
+    }
+    variants.add(ccMajor >= 9 ? "sm90.ptx" : "sm80.ptx");
+    Set<String> used = new LinkedHashSet<>();
+    try {
+      for (int i = 0; i < MODULES.length; i++) {
+        CudaException first = null;
+        for (String v : variants) {
+          try {
+            modules[i] = loadModule(MODULES[i], v);
+            used.add(v);
+            break;
+          } catch (CudaException e) {
+            if (first == null) {
+              first = e;
+            }
+            log.warn(
+                "loading {}.{} failed, trying the next image: {}", MODULES[i], v, e.getMessage());
+          }
+        }
+        if (modules[i] == 0) {
+          throw first;
+        }
+      }
+      for (GgmlType t : GgmlType.values()) {
+        String s = t.name().toLowerCase(Locale.ROOT);
+        embed[t.ordinal()] = function(0, "embed_" + s);
+        matmul1[t.ordinal()] = function(2, "matmul_" + s);
+        matmulB[t.ordinal()] = function(2, "matmul_" + s + "_b");
+        qkv1[t.ordinal()] = function(2, "matmul_qkv_" + s);
+        qkvB[t.ordinal()] = function(2, "matmul_qkv_" + s + "_b");
+        gateUp1[t.ordinal()] = function(2, "matmul_gate_up_" + s);
+        gateUpB[t.ordinal()] = function(2, "matmul_gate_up_" + s + "_b");
+      }
+      rmsnorm = function(0, "rmsnorm");
+      ropeStore = function(0, "rope_store");
+      swiglu = function(0, "swiglu");
+      softmax = function(0, "softmax");
+      add = function(0, "add");
+      addBias = function(0, "add_bias");
+      gatherRows = function(0, "gather_rows");
+      argmax = function(0, "argmax");
+      attention = function(1, "attention");
+      this.ptxVariant = String.join("+", used);
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  /**
+   * Every kernel this class resolves, per module (checked against the committed PTX by a test that
+   * needs no GPU).
+   */
+  static java.util.Map<String, List<String>> kernelNames() {
+    java.util.List<String> elementwise =
+        new java.util.ArrayList<>(
+            java.util.List.of(
+                "rmsnorm",
+                "rope_store",
+                "swiglu",
+                "softmax",
+                "add",
+                "add_bias",
+                "gather_rows",
+                "argmax"));
+    java.util.List<String> matmul = new java.util.ArrayList<>();
+    for (GgmlType t : GgmlType.values()) {
+      String s = t.name().toLowerCase(Locale.ROOT);
+      elementwise.add("embed_" + s);
+      matmul.add("matmul_" + s);
+      matmul.add("matmul_" + s + "_b");
+      matmul.add("matmul_qkv_" + s);
+      matmul.add("matmul_qkv_" + s + "_b");
+      matmul.add("matmul_gate_up_" + s);
+      matmul.add("matmul_gate_up_" + s + "_b");
+    }
+    return java.util.Map.of(
+        "elementwise", elementwise, "attention", java.util.List.of("attention"), "matmul", matmul);
+  }
+
+  private static long loadModule(String name, String variant) {
+    String resource = "/cuda/" + name + "." + variant;
+    byte[] ptx;
+    try (InputStream in = CudaKernels.class.getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new IllegalStateException(
+            "PTX resource " + resource + " missing from the class path (run build-ptx.sh)");
+      }
+      ptx = in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException("reading " + resource, e);
+    }
+    ByteBuffer image = MemoryUtil.memAlloc(ptx.length + 1);
+    int logSize = 16 * 1024;
+    ByteBuffer log = MemoryUtil.memCalloc(logSize);
+    try (MemoryStack s = stackPush()) {
+      image.put(ptx).put((byte) 0).flip();
+      IntBuffer opts = s.ints(CU.CU_JIT_ERROR_LOG_BUFFER, CU.CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES);
+      PointerBuffer vals = s.mallocPointer(2);
+      vals.put(0, MemoryUtil.memAddress(log)).put(1, logSize);
+      PointerBuffer module = s.mallocPointer(1);
+      int rc = CU.cuModuleLoadDataEx(module, image, opts, vals);
+      if (rc != CU.CUDA_SUCCESS) {
+        String jitLog = MemoryUtil.memASCII(MemoryUtil.memAddress(log)).strip();
+        throw new CudaException(
+            "cuModuleLoadDataEx(" + resource + ")", rc, Cuda.errorName(rc), jitLog);
+      }
+      return module.get(0);
+    } finally {
+      MemoryUtil.memFree(image);
+      MemoryUtil.memFree(log);
+    }
+  }
+
+  private long function(int module, String name) {
+    try (MemoryStack s = stackPush()) {
+      PointerBuffer f = s.mallocPointer(1);
+      check(
+          CU.cuModuleGetFunction(f, modules[module], name),
+          "cuModuleGetFunction(" + MODULES[module] + ", " + name + ")");
+      return f.get(0);
+    }
+  }
+
+  // ---- argument packing ----
+
+  private CudaKernels args() {
+    argc = 0;
+    return this;
+  }
+
+  private CudaKernels p(long v) {
+    MemoryUtil.memPutLong(argValues + 8L * argc++, v);
+    return this;
+  }
+
+  private CudaKernels i(int v) {
+    MemoryUtil.memPutInt(argValues + 8L * argc++, v);
+    return this;
+  }
+
+  private CudaKernels f(float v) {
+    MemoryUtil.memPutFloat(argValues + 8L * argc++, v);
+    return this;
+  }
+
+  private void launch(long fn, int gx, int gy, int block, String name) {
+    int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, 0, stream, argPointers, 0L);
+    if (rc != CU.CUDA_SUCCESS) {
+      check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + ", block " + block + ")");
+    }
+  }
+
+  private static int gridFor(long n, int block) {
+    return (int) Math.max(1, Math.min((n + block - 1) / block, 1 << 16));
+  }
+
+  // ---- kernels (shapes: see the .cu sources) ----
+
+  void embed(GgmlType type, long w, long rowBytes, long tokens, long out, int dim, int tokensN) {
+    args().p(w).p(rowBytes).p(tokens).p(out).i(dim);
+    launch(embed[type.ordinal()], tokensN, 1, 256, "embed_" + type);
+  }
+
+  void rmsnorm(long x, long w, long out, int dim, float eps, int rows) {
+    args().p(x).p(w).p(out).i(dim).f(eps);
+    launch(rmsnorm, rows, 1, 256, "rmsnorm");
+  }
+
+  /** y (T, rows) = x (T, cols) * W^T (+ bias) (+ y when accumulate). */
+  void matmul(
+      GgmlType type,
+      long w,
+      long rowBytes,
+      long x,
+      long y,
+      long bias,
+      int rows,
+      int cols,
+      int tokens,
+      boolean accumulate) {
+    args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
+    long fn = tokens == 1 ? matmul1[type.ordinal()] : matmulB[type.ordinal()];
+    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+  }
+
+  /** q, k, v (T, rowsQ / rowsKV) from three weights of one type and width, biases or 0. */
+  void matmulQkv(
+      GgmlType type,
+      long wq,
+      long wk,
+      long wv,
+      long rowBytes,
+      long x,
+      long yq,
+      long yk,
+      long yv,
+      long bq,
+      long bk,
+      long bv,
+      int rowsQ,
+      int rowsKv,
+      int cols,
+      int tokens) {
+    args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
+    i(rowsQ).i(rowsKv).i(cols).i(tokens);
+    long fn = tokens == 1 ? qkv1[type.ordinal()] : qkvB[type.ordinal()];
+    launch(fn, (rowsQ + 2 * rowsKv + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+  }
+
+  /** y (T, rows) = silu(x Wg^T) * (x Wu^T). */
+  void matmulGateUp(
+      GgmlType type,
+      long wg,
+      long wu,
+      long rowBytes,
+      long x,
+      long y,
+      int rows,
+      int cols,
+      int tokens) {
+    args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
+    long fn = tokens == 1 ? gateUp1[type.ordinal()] : gateUpB[type.ordinal()];
+    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_gate_up_" + type);
+  }
+
+  void ropeStore(
+      long q,
+      long k,
+      long v,
+      long kcache,
+      long vcache,
+      long tokPos,
+      long tokSlot,
+      int heads,
+      int kvHeads,
+      int headDim,
+      int ropeDim,
+      float theta,
+      float invScale,
+      boolean neox,
+      long freqFactors,
+      int tokens) {
+    args().p(q).p(k).p(v).p(kcache).p(vcache).p(tokPos).p(tokSlot);
+    i(heads).i(kvHeads).i(headDim).i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0).p(freqFactors);
+    launch(ropeStore, tokens, 1, 128, "rope_store");
+  }
+
+  void attention(
+      long q,
+      long kcache,
+      long vcache,
+      long out,
+      long tokSeq,
+      long tokPos,
+      long blockTable,
+      int maxBlocksPerSeq,
+      int blockSize,
+      int heads,
+      int kvHeads,
+      int headDim,
+      float scale,
+      int tokens) {
+    args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
+    i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
+    launch(attention, tokens, heads, 512, "attention");
+  }
+
+  void swiglu(long gate, long up, long out, long n) {
+    args().p(gate).p(up).p(out).p(n);
+    launch(swiglu, gridFor(n, 256), 1, 256, "swiglu");
+  }
+
+  void softmax(long x, int n, int rows) {
+    args().p(x).i(n);
+    launch(softmax, rows, 1, 256, "softmax");
+  }
+
+  void add(long y, long x, long n) {
+    args().p(y).p(x).p(n);
+    launch(add, gridFor(n, 256), 1, 256, "add");
+  }
+
+  void addBias(long y, long b, int n, long total) {
+    args().p(y).p(b).i(n).p(total);
+    launch(addBias, gridFor(total, 256), 1, 256, "add_bias");
+  }
+
+  void gatherRows(long x, long rows, long out, int dim, int count) {
+    args().p(x).p(rows).p(out).i(dim);
+    launch(gatherRows, count, 1, 256, "gather_rows");
+  }
+
+  void argmax(long x, int n, long out, int rows) {
+    args().p(x).i(n).p(out);
+    launch(argmax, rows, 1, 256, "argmax");
+  }
+
+  private boolean closed;
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    for (int i = 0; i < modules.length; i++) {
+      if (modules[i] != 0) {
+        CU.cuModuleUnload(modules[i]);
+        modules[i] = 0;
+      }
+    }
+    MemoryUtil.nmemFree(argValues);
+    MemoryUtil.nmemFree(argPointers);
+  }
+}

@@ -1,0 +1,653 @@
+package dev.sluice.engine.cuda;
+
+import static dev.sluice.engine.cuda.Cuda.check;
+import static org.lwjgl.system.MemoryStack.stackPush;
+
+import dev.sluice.engine.KvCacheSpec;
+import dev.sluice.engine.ModelRunner;
+import dev.sluice.engine.StepBatch;
+import dev.sluice.engine.gguf.GgmlType;
+import dev.sluice.engine.gguf.GgufTensor;
+import dev.sluice.engine.model.LayerWeights;
+import dev.sluice.engine.model.ModelConfig;
+import dev.sluice.engine.model.ModelWeights;
+import dev.sluice.engine.model.RopeType;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.lwjgl.PointerBuffer;
+import org.lwjgl.cuda.CU;
+import org.lwjgl.system.MemoryStack;
+import org.lwjgl.system.MemoryUtil;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A model on one GPU: weights in device memory in their GGUF type, the paged KV cache (float32, per
+ * layer {@code (numBlocks * blockSize, kvDim)} for keys and the same for values), activation
+ * scratch sized for the largest batch seen so far, and pinned host buffers for the step's metadata
+ * and logits.
+ *
+ * <p>A step uploads one small metadata block (tokens, per-token position, sequence and cache slot,
+ * logit rows, block tables), runs the layers as a fixed sequence of kernels on the backend's stream
+ * and copies the logits back. Steps of up to {@link #GRAPH_MAX_TOKENS} tokens are captured once per
+ * batch shape into a CUDA graph and replayed, which removes the per-kernel launch cost that would
+ * otherwise dominate single-sequence decode; property {@code sluice.cuda.graphs=false} turns that
+ * off. Inputs are validated on the host before anything is launched, so a bad token id or block id
+ * fails the call with an {@link IllegalArgumentException} instead of faulting the device.
+ */
+final class CudaModelRunner implements ModelRunner {
+  private static final Logger log = LoggerFactory.getLogger(CudaModelRunner.class);
+  static final int GRAPH_MAX_TOKENS = 64;
+  private static final int GRAPH_CACHE = 64;
+
+  /** A weight matrix on the device: {@code rows} rows of {@code rowBytes} bytes. */
+  record Matrix(String name, long ptr, GgmlType type, long rowBytes, int rows, int cols) {}
+
+  /** One block's device tensors; biases are 0 when absent. */
+  record Layer(
+      long attnNorm,
+      Matrix wq,
+      Matrix wk,
+      Matrix wv,
+      Matrix wo,
+      long bq,
+      long bk,
+      long bv,
+      long ffnNorm,
+      Matrix gate,
+      Matrix up,
+      Matrix down) {}
+
+  private final CudaBackend backend;
+  private final CudaKernels k;
+  private final ModelConfig c;
+  private final KvCacheSpec kv;
+  private final List<Long> weightAllocations = new ArrayList<>();
+  private final Matrix embedding;
+  private final Matrix output;
+  private final long outputNorm;
+  private final long ropeFreqs; // (ropeDim / 2) F32 divisors, or 0
+  private final Layer[] layers;
+  private final long kCache; // (layers, numBlocks * blockSize, kvDim) float32
+  private final long vCache;
+  private final long layerCacheBytes;
+
+  // capacity-dependent buffers (grown, never shrunk)
+  private int tokCap;
+  private int tableCap;
+  private int rowCap;
+  private long metaHost; // pinned: tokens | tokPos | tokSeq | tokSlot | rows (tokCap each) | table
+  private long metaDev;
+  private long x; // (tokCap, dim) residual stream
+  private long xb; // (tokCap, dim) normalised
+  private long q; // (tokCap, qDim)
+  private long kk; // (tokCap, kvDim)
+  private long vv; // (tokCap, kvDim)
+  private long att; // (tokCap, qDim)
+  private long hb; // (tokCap, hiddenDim)
+  private long hb2; // (tokCap, hiddenDim)
+  private long xl; // (tokCap, dim) rows that produce logits
+  private long logitsDev; // (rowCap, vocab)
+  private long logitsHost; // pinned (rowCap, vocab)
+  private FloatBuffer logitsView;
+
+  private boolean graphs = !"false".equalsIgnoreCase(System.getProperty("sluice.cuda.graphs"));
+  // Fused projections (one launch for Q, K, V; one for gate, up and SwiGLU) when the weights share
+  // a type; the unfused path stays for mixed-type files and for differential tests.
+  private boolean fuseQkv = true;
+  private boolean fuseGateUp = true;
+  private final long[] graphKeys = new long[GRAPH_CACHE];
+  private final long[] graphExecs = new long[GRAPH_CACHE];
+  private int graphCount;
+  private boolean closed;
+
+  CudaModelRunner(CudaBackend backend, ModelWeights w, KvCacheSpec kv) {
+    this.backend = backend;
+    this.k = backend.kernels;
+    this.c = w.config();
+    this.kv = kv;
+    validate(c);
+    Map<Long, Long> uploaded = new HashMap<>();
+    try {
+      embedding = matrix(w.tokenEmbedding(), c.vocabSize(), c.dim(), uploaded);
+      output = matrix(w.output(), c.vocabSize(), c.dim(), uploaded);
+      outputNorm = vector(w.outputNorm(), c.dim(), uploaded);
+      ropeFreqs = w.ropeFreqs() == null ? 0 : vector(w.ropeFreqs(), c.ropeDim() / 2, uploaded);
+      if (w.layers().size() != c.layers()) {
+        throw new IllegalArgumentException(
+            "model has " + w.layers().size() + " layers, config says " + c.layers());
+      }
+      layers = new Layer[c.layers()];
+      for (int i = 0; i < c.layers(); i++) {
+        LayerWeights l = w.layers().get(i);
+        layers[i] =
+            new Layer(
+                vector(l.attnNorm(), c.dim(), uploaded),
+                matrix(l.wq(), c.qDim(), c.dim(), uploaded),
+                matrix(l.wk(), c.kvDim(), c.dim(), uploaded),
+                matrix(l.wv(), c.kvDim(), c.dim(), uploaded),
+                matrix(l.wo(), c.dim(), c.qDim(), uploaded),
+                c.qkvBias() ? vector(l.bq(), c.qDim(), uploaded) : 0,
+                c.qkvBias() ? vector(l.bk(), c.kvDim(), uploaded) : 0,
+                c.qkvBias() ? vector(l.bv(), c.kvDim(), uploaded) : 0,
+                vector(l.ffnNorm(), c.dim(), uploaded),
+                matrix(l.wGate(), c.hiddenDim(), c.dim(), uploaded),
+                matrix(l.wUp(), c.hiddenDim(), c.dim(), uploaded),
+                matrix(l.wDown(), c.dim(), c.hiddenDim(), uploaded));
+      }
+      layerCacheBytes = 4L * kv.numBlocks() * kv.blockSize() * c.kvDim();
+      kCache = track(backend.alloc(layerCacheBytes * c.layers()));
+      vCache = track(backend.alloc(layerCacheBytes * c.layers()));
+      check(
+          CU.cuMemsetD32Async(kCache, 0, layerCacheBytes * c.layers() / 4, backend.stream),
+          "cuMemsetD32Async");
+      check(
+          CU.cuMemsetD32Async(vCache, 0, layerCacheBytes * c.layers() / 4, backend.stream),
+          "cuMemsetD32Async");
+      backend.sync();
+    } catch (RuntimeException e) {
+      freeAll();
+      throw e;
+    }
+  }
+
+  private static void validate(ModelConfig c) {
+    if (c.headDim() > 256) {
+      throw new IllegalArgumentException("headDim " + c.headDim() + " > 256 (CUDA attention)");
+    }
+    if (c.kvHeads() <= 0 || c.heads() % c.kvHeads() != 0) {
+      throw new IllegalArgumentException(
+          "heads " + c.heads() + " not a multiple of kvHeads " + c.kvHeads());
+    }
+    if (c.ropeDim() > c.headDim() || (c.ropeDim() & 1) != 0) {
+      throw new IllegalArgumentException(
+          "ropeDim " + c.ropeDim() + " must be even and <= headDim " + c.headDim());
+    }
+  }
+
+  private long track(long ptr) {
+    weightAllocations.add(ptr);
+    return ptr;
+  }
+
+  private long upload(GgufTensor t, Map<Long, Long> uploaded) {
+    long key = t.data().address();
+    Long known = t.data().isNative() ? uploaded.get(key) : null;
+    if (known != null) {
+      return known; // tied tensors (output = token embedding) are uploaded once
+    }
+    long d = track(backend.alloc(t.data().byteSize()));
+    backend.upload(d, t.data());
+    if (t.data().isNative()) {
+      uploaded.put(key, d);
+    }
+    return d;
+  }
+
+  private Matrix matrix(GgufTensor t, int rows, int cols, Map<Long, Long> uploaded) {
+    if (t == null) {
+      throw new IllegalArgumentException("missing weight matrix (" + rows + " x " + cols + ")");
+    }
+    if (t.cols() != cols || t.rows() != rows) {
+      throw new IllegalArgumentException(
+          t.name()
+              + ": shape "
+              + t.rows()
+              + " x "
+              + t.cols()
+              + ", expected "
+              + rows
+              + " x "
+              + cols);
+    }
+    if (cols % t.type().blockSize != 0) {
+      throw new IllegalArgumentException(
+          t.name() + ": " + cols + " columns not a multiple of the " + t.type() + " block");
+    }
+    long rowBytes = t.type().bytesFor(cols);
+    return new Matrix(t.name(), upload(t, uploaded), t.type(), rowBytes, rows, cols);
+  }
+
+  private long vector(GgufTensor t, int n, Map<Long, Long> uploaded) {
+    if (t == null) {
+      throw new IllegalArgumentException("missing vector of " + n);
+    }
+    if (t.type() != GgmlType.F32 || t.elements() != n) {
+      throw new IllegalArgumentException(
+          t.name() + ": expected F32 of " + n + ", got " + t.type() + " of " + t.elements());
+    }
+    return upload(t, uploaded);
+  }
+
+  @Override
+  public ModelConfig config() {
+    return c;
+  }
+
+  @Override
+  public KvCacheSpec kvCache() {
+    return kv;
+  }
+
+  /** Turns CUDA-graph replay of small steps on or off (benchmarks compare both). */
+  void useGraphs(boolean on) {
+    graphs = on;
+  }
+
+  /** Turns the fused QKV and gate/up kernels on or off (tests run both paths). */
+  void useFusedKernels(boolean on) {
+    fuseQkv = on;
+    fuseGateUp = on;
+    destroyGraphs(); // captured with the other path
+  }
+
+  /** Bytes of weights in device memory (what one decode step reads at least once). */
+  long weightBytes() {
+    long n = embedding.rowBytes() * embedding.rows();
+    if (output.ptr() != embedding.ptr()) {
+      n += output.rowBytes() * output.rows();
+    }
+    for (Layer l : layers) {
+      n +=
+          bytes(l.wq())
+              + bytes(l.wk())
+              + bytes(l.wv())
+              + bytes(l.wo())
+              + bytes(l.gate())
+              + bytes(l.up())
+              + bytes(l.down());
+    }
+    return n;
+  }
+
+  private static long bytes(Matrix m) {
+    return m.rowBytes() * m.rows();
+  }
+
+  @Override
+  public void forward(StepBatch b, float[] logits) {
+    if (closed) {
+      throw new IllegalStateException("runner is closed");
+    }
+    backend.ensureOpen();
+    int tokens = b.totalTokens();
+    int seqs = b.numSeqs;
+    int rows = b.logitRows();
+    int vocab = c.vocabSize();
+    if (tokens == 0) {
+      throw new IllegalArgumentException("empty batch");
+    }
+    if ((long) rows * vocab > logits.length) {
+      throw new IllegalArgumentException(
+          "logits holds " + logits.length + " floats, need " + (long) rows * vocab);
+    }
+    backend.makeCurrent();
+    int table = seqs * b.maxBlocksPerSeq;
+    ensureCapacity(tokens, table, rows);
+    fillMeta(b, tokens, seqs);
+
+    if (graphs && tokens <= GRAPH_MAX_TOKENS) {
+      long key = graphKey(tokens, seqs, rows, b.maxBlocksPerSeq);
+      if (key >= 0) {
+        try {
+          runGraph(key, tokens, table, rows, b.maxBlocksPerSeq);
+        } catch (CudaException e) {
+          if (e.fatal()) {
+            throw e;
+          }
+          log.warn("CUDA graphs disabled for this model after: {}", e.getMessage());
+          graphs = false;
+          destroyGraphs();
+          enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+        }
+      } else {
+        enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+      }
+    } else {
+      enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+    }
+    backend.sync();
+    logitsView.get(0, logits, 0, rows * vocab);
+  }
+
+  private void fillMeta(StepBatch b, int tokens, int seqs) {
+    int bs = kv.blockSize();
+    long base = metaHost;
+    long tokOff = base;
+    long posOff = base + 4L * tokCap;
+    long seqOff = base + 8L * tokCap;
+    long slotOff = base + 12L * tokCap;
+    long rowOff = base + 16L * tokCap;
+    long tableOff = base + 20L * tokCap;
+    int vocab = c.vocabSize();
+    int row = 0;
+    for (int s = 0; s < seqs; s++) {
+      int start = b.seqStart[s];
+      int end = b.seqStart[s + 1];
+      if (end <= start) {
+        throw new IllegalArgumentException("sequence " + s + " has no tokens");
+      }
+      int pos0 = b.seqPos[s];
+      int lastPos = pos0 + (end - start) - 1;
+      if (pos0 < 0 || lastPos / bs >= b.maxBlocksPerSeq) {
+        throw new IllegalArgumentException(
+            "sequence "
+                + s
+                + ": positions "
+                + pos0
+                + ".."
+                + lastPos
+                + " exceed maxBlocksPerSeq "
+                + b.maxBlocksPerSeq
+                + " x blockSize "
+                + bs);
+      }
+      int tableBase = s * b.maxBlocksPerSeq;
+      for (int i = 0; i <= lastPos / bs; i++) {
+        int block = b.blockTable[tableBase + i];
+        if (block < 0 || block >= kv.numBlocks()) {
+          throw new IllegalArgumentException(
+              "sequence "
+                  + s
+                  + ": block id "
+                  + block
+                  + " at index "
+                  + i
+                  + " outside 0.."
+                  + (kv.numBlocks() - 1));
+        }
+      }
+      for (int i = 0; i < b.maxBlocksPerSeq; i++) {
+        MemoryUtil.memPutInt(tableOff + 4L * (tableBase + i), b.blockTable[tableBase + i]);
+      }
+      for (int t = start; t < end; t++) {
+        int tok = b.tokens[t];
+        if (tok < 0 || tok >= vocab) {
+          throw new IllegalArgumentException(
+              "token id " + tok + " outside the vocabulary 0.." + (vocab - 1));
+        }
+        int p = pos0 + (t - start);
+        int slot = b.blockTable[tableBase + p / bs] * bs + (p % bs);
+        MemoryUtil.memPutInt(tokOff + 4L * t, tok);
+        MemoryUtil.memPutInt(posOff + 4L * t, p);
+        MemoryUtil.memPutInt(seqOff + 4L * t, s);
+        MemoryUtil.memPutInt(slotOff + 4L * t, slot);
+        if (b.allLogits) {
+          MemoryUtil.memPutInt(rowOff + 4L * row++, t);
+        }
+      }
+      if (!b.allLogits) {
+        MemoryUtil.memPutInt(rowOff + 4L * row++, end - 1);
+      }
+    }
+  }
+
+  /** The step's device work: metadata in, layers, logits out (all on the stream). */
+  private void enqueue(int tokens, int table, int rows, int maxBlocksPerSeq) {
+    long stream = backend.stream;
+    long metaBytes = 4L * (5L * tokCap + table);
+    check(CU.ncuMemcpyHtoDAsync(metaDev, metaHost, metaBytes, stream), "cuMemcpyHtoDAsync(meta)");
+    long dTok = metaDev;
+    long dPos = metaDev + 4L * tokCap;
+    long dSeq = metaDev + 8L * tokCap;
+    long dSlot = metaDev + 12L * tokCap;
+    long dRows = metaDev + 16L * tokCap;
+    long dTable = metaDev + 20L * tokCap;
+    int dim = c.dim();
+    int hidden = c.hiddenDim();
+    float scale = (float) (1.0 / Math.sqrt(c.headDim()));
+    float invRopeScale = 1.0f / c.ropeScale();
+    boolean neox = c.ropeType() == RopeType.NEOX;
+
+    k.embed(embedding.type(), embedding.ptr(), embedding.rowBytes(), dTok, x, dim, tokens);
+    for (int li = 0; li < layers.length; li++) {
+      Layer l = layers[li];
+      long kc = kCache + li * layerCacheBytes;
+      long vc = vCache + li * layerCacheBytes;
+      k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
+      if (fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type()) {
+        k.matmulQkv(
+            l.wq().type(),
+            l.wq().ptr(),
+            l.wk().ptr(),
+            l.wv().ptr(),
+            l.wq().rowBytes(),
+            xb,
+            q,
+            kk,
+            vv,
+            l.bq(),
+            l.bk(),
+            l.bv(),
+            c.qDim(),
+            c.kvDim(),
+            dim,
+            tokens);
+      } else {
+        mm(l.wq(), xb, q, l.bq(), tokens, false);
+        mm(l.wk(), xb, kk, l.bk(), tokens, false);
+        mm(l.wv(), xb, vv, l.bv(), tokens, false);
+      }
+      k.ropeStore(
+          q,
+          kk,
+          vv,
+          kc,
+          vc,
+          dPos,
+          dSlot,
+          c.heads(),
+          c.kvHeads(),
+          c.headDim(),
+          c.ropeDim(),
+          c.ropeTheta(),
+          invRopeScale,
+          neox,
+          ropeFreqs,
+          tokens);
+      k.attention(
+          q,
+          kc,
+          vc,
+          att,
+          dSeq,
+          dPos,
+          dTable,
+          maxBlocksPerSeq,
+          kv.blockSize(),
+          c.heads(),
+          c.kvHeads(),
+          c.headDim(),
+          scale,
+          tokens);
+      mm(l.wo(), att, x, 0, tokens, true);
+      k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
+      if (fuseGateUp && l.gate().type() == l.up().type()) {
+        k.matmulGateUp(
+            l.gate().type(),
+            l.gate().ptr(),
+            l.up().ptr(),
+            l.gate().rowBytes(),
+            xb,
+            hb,
+            hidden,
+            dim,
+            tokens);
+      } else {
+        mm(l.gate(), xb, hb, 0, tokens, false);
+        mm(l.up(), xb, hb2, 0, tokens, false);
+        k.swiglu(hb, hb2, hb, (long) tokens * hidden);
+      }
+      mm(l.down(), hb, x, 0, tokens, true);
+    }
+    k.gatherRows(x, dRows, xl, dim, rows);
+    k.rmsnorm(xl, outputNorm, xl, dim, c.rmsEps(), rows);
+    mm(output, xl, logitsDev, 0, rows, false);
+    check(
+        CU.ncuMemcpyDtoHAsync(logitsHost, logitsDev, 4L * rows * c.vocabSize(), stream),
+        "cuMemcpyDtoHAsync(logits)");
+  }
+
+  private void mm(Matrix m, long in, long out, long bias, int tokens, boolean accumulate) {
+    k.matmul(
+        m.type(), m.ptr(), m.rowBytes(), in, out, bias, m.rows(), m.cols(), tokens, accumulate);
+  }
+
+  // ---- CUDA graphs for small steps ----
+
+  private static long graphKey(int tokens, int seqs, int rows, int maxBlocksPerSeq) {
+    if (seqs >= 1 << 12 || maxBlocksPerSeq >= 1 << 20) {
+      return -1;
+    }
+    // tokens, rows <= GRAPH_MAX_TOKENS (7 bits each)
+    return (long) tokens | (long) rows << 8 | (long) seqs << 16 | (long) maxBlocksPerSeq << 28;
+  }
+
+  private void runGraph(long key, int tokens, int table, int rows, int maxBlocksPerSeq) {
+    long exec = 0;
+    for (int i = 0; i < graphCount; i++) {
+      if (graphKeys[i] == key) {
+        exec = graphExecs[i];
+        break;
+      }
+    }
+    if (exec == 0) {
+      if (graphCount == GRAPH_CACHE) {
+        destroyGraphs();
+      }
+      exec = capture(tokens, table, rows, maxBlocksPerSeq);
+      graphKeys[graphCount] = key;
+      graphExecs[graphCount++] = exec;
+    }
+    check(CU.cuGraphLaunch(exec, backend.stream), "cuGraphLaunch");
+  }
+
+  private long capture(int tokens, int table, int rows, int maxBlocksPerSeq) {
+    long stream = backend.stream;
+    try (MemoryStack s = stackPush()) {
+      PointerBuffer p = s.mallocPointer(1);
+      check(
+          CU.cuStreamBeginCapture_v2(stream, CU.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+          "cuStreamBeginCapture");
+      try {
+        enqueue(tokens, table, rows, maxBlocksPerSeq);
+      } catch (RuntimeException e) {
+        if (CU.cuStreamEndCapture(stream, p) == CU.CUDA_SUCCESS && p.get(0) != 0) {
+          CU.cuGraphDestroy(p.get(0));
+        }
+        throw e;
+      }
+      check(CU.cuStreamEndCapture(stream, p), "cuStreamEndCapture");
+      long graph = p.get(0);
+      try {
+        check(CU.cuGraphInstantiateWithFlags(p, graph, 0), "cuGraphInstantiateWithFlags");
+        return p.get(0);
+      } finally {
+        CU.cuGraphDestroy(graph);
+      }
+    }
+  }
+
+  private void destroyGraphs() {
+    for (int i = 0; i < graphCount; i++) {
+      CU.cuGraphExecDestroy(graphExecs[i]);
+    }
+    graphCount = 0;
+  }
+
+  // ---- buffers ----
+
+  private void ensureCapacity(int tokens, int table, int rows) {
+    if (tokens <= tokCap && table <= tableCap && rows <= rowCap) {
+      return;
+    }
+    destroyGraphs(); // they captured the old addresses
+    backend.sync();
+    if (tokens > tokCap || table > tableCap) {
+      int newTok = Math.max(tokCap, Integer.highestOneBit(Math.max(tokens - 1, 1)) << 1);
+      newTok = Math.max(newTok, 16);
+      int newTable = Math.max(tableCap, Integer.highestOneBit(Math.max(table - 1, 1)) << 1);
+      freeTokenBuffers();
+      tokCap = newTok;
+      tableCap = newTable;
+      long metaBytes = 4L * (5L * tokCap + tableCap);
+      try (MemoryStack s = stackPush()) {
+        PointerBuffer p = s.mallocPointer(1);
+        check(CU.cuMemAllocHost(p, metaBytes), "cuMemAllocHost", metaBytes);
+        metaHost = p.get(0);
+      }
+      metaDev = backend.alloc(metaBytes);
+      long t = tokCap;
+      x = backend.alloc(4 * t * c.dim());
+      xb = backend.alloc(4 * t * c.dim());
+      xl = backend.alloc(4 * t * c.dim());
+      q = backend.alloc(4 * t * c.qDim());
+      att = backend.alloc(4 * t * c.qDim());
+      kk = backend.alloc(4 * t * c.kvDim());
+      vv = backend.alloc(4 * t * c.kvDim());
+      hb = backend.alloc(4 * t * c.hiddenDim());
+      hb2 = backend.alloc(4 * t * c.hiddenDim());
+    }
+    if (rows > rowCap) {
+      freeLogitBuffers();
+      rowCap = Math.max(rows, 16);
+      long bytes = 4L * rowCap * c.vocabSize();
+      logitsDev = backend.alloc(bytes);
+      try (MemoryStack s = stackPush()) {
+        PointerBuffer p = s.mallocPointer(1);
+        check(CU.cuMemAllocHost(p, bytes), "cuMemAllocHost", bytes);
+        logitsHost = p.get(0);
+      }
+      logitsView = MemoryUtil.memFloatBuffer(logitsHost, rowCap * c.vocabSize());
+    }
+  }
+
+  private void freeTokenBuffers() {
+    for (long p : new long[] {metaDev, x, xb, xl, q, att, kk, vv, hb, hb2}) {
+      backend.free(p);
+    }
+    metaDev = x = xb = xl = q = att = kk = vv = hb = hb2 = 0;
+    if (metaHost != 0) {
+      check(CU.ncuMemFreeHost(metaHost), "cuMemFreeHost");
+      metaHost = 0;
+    }
+    tokCap = 0;
+    tableCap = 0;
+  }
+
+  private void freeLogitBuffers() {
+    backend.free(logitsDev);
+    logitsDev = 0;
+    if (logitsHost != 0) {
+      check(CU.ncuMemFreeHost(logitsHost), "cuMemFreeHost");
+      logitsHost = 0;
+    }
+    logitsView = null;
+    rowCap = 0;
+  }
+
+  private void freeAll() {
+    destroyGraphs();
+    freeTokenBuffers();
+    freeLogitBuffers();
+    for (long p : weightAllocations) {
+      backend.free(p);
+    }
+    weightAllocations.clear();
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    backend.makeCurrent();
+    backend.sync();
+    freeAll();
+    backend.forget(this);
+  }
+}

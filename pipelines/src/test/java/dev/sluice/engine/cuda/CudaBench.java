@@ -1,0 +1,191 @@
+package dev.sluice.engine.cuda;
+
+import dev.sluice.engine.KvCacheSpec;
+import dev.sluice.engine.StepBatch;
+import dev.sluice.engine.gguf.GgmlType;
+import dev.sluice.engine.model.ModelConfig;
+import dev.sluice.engine.model.ModelWeights;
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Decode and prefill throughput of the CUDA backend on a model of the Qwen2-1.5B shape with random
+ * weights (the bytes a real model moves, no file needed), per weight type: decode tokens/s for 1, 4
+ * and 16 sequences (context {@value #CONTEXT}), the weight bandwidth that implies against the
+ * device's measured copy bandwidth, and prefill TFLOP/s for one {@value #PREFILL}-token prompt.
+ *
+ * <p>Usage: {@code CudaBench [types=Q8_0,F16,Q4_K] [--small]}; {@code --small} runs a tiny shape (a
+ * smoke run of the harness itself).
+ */
+public final class CudaBench {
+  static final int CONTEXT = 256;
+  static final int PREFILL = 512;
+  static final int BLOCK = 16;
+
+  private CudaBench() {}
+
+  public static void main(String[] args) {
+    List<GgmlType> types = new ArrayList<>(List.of(GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K));
+    boolean small = false;
+    for (String a : args) {
+      if (a.equals("--small")) {
+        small = true;
+      } else {
+        types.clear();
+        for (String t : a.split(",")) {
+          types.add(GgmlType.valueOf(t.strip().toUpperCase(Locale.ROOT)));
+        }
+      }
+    }
+    ModelConfig c =
+        small
+            ? new ModelConfig(
+                "qwen2",
+                256,
+                512,
+                2,
+                4,
+                2,
+                64,
+                1000,
+                4096,
+                1e-6f,
+                1e6f,
+                64,
+                dev.sluice.engine.model.RopeType.NEOX,
+                1f,
+                true)
+            : TestModels.qwen15b();
+    List<String> rows = new ArrayList<>();
+    try (CudaBackend backend = new CudaBackend(0)) {
+      System.out.println("device: " + backend.device() + ", PTX " + backend.ptxVariant());
+      double copyBw = backend.copyBandwidth(small ? 64L << 20 : 1L << 30, small ? 3 : 20);
+      System.out.printf(
+          Locale.ROOT, "device-to-device copy bandwidth: %.1f GB/s (read + write)%n", copyBw / 1e9);
+      for (GgmlType type : types) {
+        bench(backend, c, type, copyBw, rows);
+      }
+    }
+    System.out.println();
+    System.out.println(
+        "| model | weights | step | seqs | graphs | tokens/s | ms/step | weight GB/s | % of copy BW | TFLOP/s |");
+    System.out.println("|---|---|---|---|---|---|---|---|---|---|");
+    rows.forEach(System.out::println);
+  }
+
+  private static void bench(
+      CudaBackend backend, ModelConfig c, GgmlType type, double copyBw, List<String> rows) {
+    long t0 = System.nanoTime();
+    int maxSeqs = 16;
+    int perSeq = Math.max((CONTEXT + 1 + BLOCK - 1) / BLOCK, (PREFILL + BLOCK - 1) / BLOCK);
+    KvCacheSpec kv = new KvCacheSpec(maxSeqs * perSeq, BLOCK);
+    CudaModelRunner r;
+    try (Arena arena = Arena.ofShared()) {
+      ModelWeights w = TestModels.synthetic(c, type, arena, 1, true);
+      r = (CudaModelRunner) backend.load(w, kv);
+    } // host copies freed: the runner holds only device memory
+    String name = c.dim() == 1536 ? "qwen2-1.5B shape" : "small";
+    long weightBytes = r.weightBytes() - (long) c.vocabSize() * rowBytes(type, c.dim()); // the
+    // embedding table is read one row per token, not streamed
+    System.out.printf(
+        Locale.ROOT,
+        "%s %s: %.2f GB of streamed weights, loaded in %.1f s%n",
+        name,
+        type,
+        weightBytes / 1e9,
+        (System.nanoTime() - t0) / 1e9);
+    try (r) {
+      StepBatch b = new StepBatch(maxSeqs, PREFILL, perSeq);
+      float[] logits = new float[PREFILL * c.vocabSize()];
+      int[][] blocks = new int[maxSeqs][perSeq];
+      for (int s = 0; s < maxSeqs; s++) {
+        for (int i = 0; i < perSeq; i++) {
+          blocks[s][i] = s * perSeq + i;
+        }
+      }
+      int[] toks = new int[PREFILL];
+      for (int i = 0; i < PREFILL; i++) {
+        toks[i] = (i * 7919) % c.vocabSize();
+      }
+      for (int seqs : new int[] {1, 4, 16}) {
+        for (boolean graphs : seqs == 1 ? new boolean[] {true, false} : new boolean[] {true}) {
+          r.useGraphs(graphs);
+          b.clear();
+          for (int s = 0; s < seqs; s++) {
+            b.add(toks, s, 1, CONTEXT, blocks[s], perSeq);
+          }
+          double sec = time(r, b, logits, 0.8);
+          double tokPerS = seqs / sec;
+          double bw = weightBytes / sec;
+          add(
+              rows,
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %s | decode @%d | %d | %s | %.0f | %.3f | %.0f | %.0f%% | |",
+                  name,
+                  type,
+                  CONTEXT,
+                  seqs,
+                  graphs ? "on" : "off",
+                  tokPerS,
+                  sec * 1e3,
+                  bw / 1e9,
+                  100 * bw / copyBw));
+        }
+      }
+      r.useGraphs(true);
+      b.clear();
+      b.add(toks, 0, PREFILL, 0, blocks[0], perSeq);
+      double sec = time(r, b, logits, 1.5);
+      double flops =
+          2.0 * PREFILL * (weightBytesToParams(c) + (double) c.vocabSize() * c.dim() / PREFILL);
+      flops += 4.0 * c.layers() * c.heads() * c.headDim() * (PREFILL * (PREFILL + 1) / 2.0);
+      add(
+          rows,
+          String.format(
+              Locale.ROOT,
+              "| %s | %s | prefill %d | 1 | off | %.0f | %.1f | | | %.2f |",
+              name,
+              type,
+              PREFILL,
+              PREFILL / sec,
+              sec * 1e3,
+              flops / sec / 1e12));
+    }
+  }
+
+  /** Keeps the row for the final table and prints it now (a timeout must not lose it). */
+  private static void add(List<String> rows, String row) {
+    rows.add(row);
+    System.out.println(row);
+  }
+
+  /** Multiply-adds per token in the layers (the output projection is added per logit row). */
+  private static double weightBytesToParams(ModelConfig c) {
+    double perLayer =
+        (double) c.dim() * (c.qDim() + 2L * c.kvDim())
+            + (double) c.qDim() * c.dim()
+            + 3.0 * c.dim() * c.hiddenDim();
+    return perLayer * c.layers();
+  }
+
+  private static long rowBytes(GgmlType t, int cols) {
+    return t.bytesFor(cols);
+  }
+
+  /** Seconds per forward step: warm-up, then as many steps as fit in about {@code budget} s. */
+  private static double time(CudaModelRunner r, StepBatch b, float[] logits, double budget) {
+    for (int i = 0; i < 3; i++) {
+      r.forward(b, logits);
+    }
+    long start = System.nanoTime();
+    int n = 0;
+    do {
+      r.forward(b, logits);
+      n++;
+    } while (System.nanoTime() - start < budget * 1e9 && n < 2000);
+    return (System.nanoTime() - start) / 1e9 / n;
+  }
+}
