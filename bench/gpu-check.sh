@@ -44,5 +44,13 @@ timeout -k 10 "$left" "$JAVA" "${FLAGS[@]}" -cp "$CP" dev.sluice.engine.cuda.Cud
 bench_rc=${PIPESTATUS[0]}
 echo "benchmark exit code: $bench_rc (124 = timed out)"
 
+if [[ -d "$G/nvml" ]]; then
+  echo "== nvml (GPU metrics a node exports, compare with nvidia-smi above)"
+  NCP="$G/nvml/classes"
+  for j in "$G"/nvml/*.jar; do NCP="$NCP:$j"; done
+  timeout -k 5 40 "$JAVA" --enable-native-access=ALL-UNNAMED -cp "$NCP" dev.sluice.node.metrics.NvmlProbe 2>&1 | tee "$OUT/nvml.log"
+  echo "nvml probe exit code: ${PIPESTATUS[0]}"
+fi
+
 echo "== summary: tests rc=$tests_rc bench rc=$bench_rc, $(( $(date +%s) - START )) s"
 [[ $tests_rc -eq 0 && $bench_rc -eq 0 ]]
