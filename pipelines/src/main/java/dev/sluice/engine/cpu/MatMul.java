@@ -1,5 +1,6 @@
 package dev.sluice.engine.cpu;
 
+import dev.sluice.engine.gguf.GgmlType;
 import dev.sluice.engine.gguf.GgufTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -11,7 +12,6 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -51,6 +51,10 @@ public final class MatMul {
       ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfFloat F32 =
       ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfInt I32 =
+      ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfLong I64 =
+      ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
   /** Float lanes: the preferred species when it has 8 or 16 lanes (AVX2 / AVX-512). */
@@ -68,37 +72,6 @@ public final class MatMul {
   private static final VectorSpecies<Short> SS =
       VECTOR_OK ? VectorShape.forBitSize(L * 16).withLanes(short.class) : null;
   private static final VectorSpecies<Integer> IS = VECTOR_OK ? FS.withLanes(int.class) : null;
-
-  /** Butterfly shuffles for {@link #sum}: lane i swaps with lane i ^ k, k = L/2 .. 1. */
-  private static final VectorShuffle<Float>[] BUTTERFLY = butterflies();
-
-  @SuppressWarnings("unchecked")
-  private static VectorShuffle<Float>[] butterflies() {
-    if (!VECTOR_OK) {
-      return null;
-    }
-    int steps = Integer.numberOfTrailingZeros(L);
-    VectorShuffle<Float>[] s = new VectorShuffle[steps];
-    for (int i = 0; i < steps; i++) {
-      int k = L >> (i + 1);
-      s[i] = VectorShuffle.fromOp(FS, lane -> lane ^ k);
-    }
-    return s;
-  }
-
-  /**
-   * Sum of the lanes in a fixed order. {@code reduceLanes(ADD)} leaves the order unspecified, and
-   * it does differ between the interpreter and C2, which made results depend on JIT warm-up.
-   */
-  static float sum(FloatVector v) {
-    for (VectorShuffle<Float> s : BUTTERFLY) {
-      v = v.add(v.rearrange(s));
-    }
-    return v.lane(0);
-  }
-
-  private static final ThreadLocal<Q8Activations> SCRATCH =
-      ThreadLocal.withInitial(Q8Activations::new);
 
   // ---------------------------------------------------------------------------------------------
   // Reference
@@ -346,6 +319,49 @@ public final class MatMul {
 
   // ---------------------------------------------------------------------------------------------
   // Fast
+  //
+  // T = 1 (decode): one fused kernel per type streams the weight row once, decodes each vector
+  // chunk in registers and multiplies it with the (quantized) activations. The loop is flat: with
+  // vector accumulators carried through nested loops C2 failed to eliminate the vector boxes (an
+  // allocation per chunk, 20x slower). Packed nibbles are widened to int lanes before shifting:
+  // shifts of byte lanes were not intrinsified and fell back to Java code.
+  //
+  // T >= 2 (batched): two weight rows are decoded into a per-thread float buffer (L1-resident),
+  // then a 2-row x 4-activation register-blocked kernel does 8 FMAs per 6 loads. The weight bytes
+  // leave memory once per call whatever T is; the activations are the 8-bit-quantized values
+  // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
+  //
+  // Lane sums go through an array in a fixed order: reduceLanes(ADD) leaves the order unspecified
+  // and it does differ between the interpreter and C2, which made results depend on JIT warm-up.
+
+  /** Per-thread scratch; arrays only grow, so steady-state calls allocate nothing. */
+  private static final class Scratch {
+    final Q8Activations act = new Q8Activations();
+
+    /** (cols / 16): d * scale of each sub-block of the current k-quant row. */
+    float[] scale = new float[0];
+
+    /** (cols / 32): Q4_K only, dmin * min of each sub-block of the current row. */
+    float[] min = new float[0];
+
+    /** (2, cols): two decoded weight rows for the batched kernel. */
+    float[] rowPair = new float[0];
+
+    /** Vector lanes spilled for a fixed-order sum: 8 accumulators. */
+    final float[] lanes = new float[8 * Math.max(L, 1)];
+
+    void ensureRow(int cols) {
+      if (scale.length < cols / 16 + 1) {
+        scale = new float[cols / 16 + 1];
+        min = new float[cols / 32 + 1];
+      }
+      if (rowPair.length < 2 * cols) {
+        rowPair = new float[2 * cols];
+      }
+    }
+  }
+
+  private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
   /**
    * Vector API version of {@link #reference}, same contract. Quantized types first quantize the
@@ -361,249 +377,651 @@ public final class MatMul {
       reference(w, x, T, out, r0, r1);
       return;
     }
+    Scratch sc = SCRATCH.get();
+    int cols = w.cols();
+    sc.ensureRow(cols);
+    Q8Activations a = sc.act;
+    GgmlType type = w.type();
+    switch (type) {
+      case Q8_0, Q4_0 -> a.quantizeQ80(x, T, cols, T > 1);
+      case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, T > 1);
+      default -> {}
+    }
+    if (T == 1) {
+      decodeLoop(w, x, out, r0, r1, sc);
+    } else {
+      batchedLoop(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1, sc);
+    }
+  }
+
+  private static void decodeLoop(GgufTensor w, float[] x, float[] out, int r0, int r1, Scratch sc) {
     MemorySegment s = w.data();
-    int rows = w.rows();
     int cols = w.cols();
     long rb = rowBytes(w);
+    Q8Activations a = sc.act;
+    float[] lanes = sc.lanes;
+    for (int r = r0; r < r1; r++) {
+      long off = r * rb;
+      out[r] =
+          switch (w.type()) {
+            case F32 -> dotF32(s, off, x, cols, lanes);
+            case F16 -> dotF16(s, off, x, cols, lanes);
+            case BF16 -> dotBF16(s, off, x, cols, lanes);
+            case Q8_0 -> dotQ80(s, off, a.q, a.d, cols, lanes);
+            case Q4_0 -> dotQ40(s, off, a.q, a.d, cols, lanes);
+            case Q4_K -> {
+              decodeQ4KScales(s, off, cols, sc.scale, sc.min);
+              yield dotQ4K(s, off, a, sc.scale, cols, lanes) - q4kMins(a, sc.min, 0, cols);
+            }
+            case Q6_K -> {
+              decodeQ6KScales(s, off, cols, sc.scale);
+              yield dotQ6K(s, off, a, sc.scale, cols, lanes);
+            }
+            default -> throw unsupported(w);
+          };
+    }
+  }
+
+  private static void batchedLoop(
+      GgufTensor w, float[] xf, int T, float[] out, int r0, int r1, Scratch sc) {
+    int rows = w.rows();
+    int cols = w.cols();
+    float[] pair = sc.rowPair;
+    for (int r = r0; r < r1; r += 2) {
+      // An odd last row is paired with itself; both results are the same value.
+      int rb = Math.min(r + 1, r1 - 1);
+      decodeRowFast(w, r, pair, 0, sc);
+      decodeRowFast(w, rb, pair, cols, sc);
+      int t = 0;
+      for (; t + 4 <= T; t += 4) {
+        dense2x4(pair, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes, out, rows, r, rb);
+      }
+      if (T - t == 1) {
+        dense2x1(pair, xf, cols, t, sc.lanes, out, rows, r, rb);
+      } else if (T - t > 1) {
+        int t2 = Math.min(t + 2, T - 1);
+        dense2x4(pair, xf, cols, t, t + 1, t2, T - 1, sc.lanes, out, rows, r, rb);
+      }
+    }
+  }
+
+  private static float lanesSum(float[] lanes, int from) {
+    float s = 0f;
+    for (int i = from; i < from + L; i++) {
+      s += lanes[i];
+    }
+    return s;
+  }
+
+  // ----------------------------------------------------------------------- batched kernels
+
+  /** Rows r and rb (decoded at 0 and n in w) times activation rows t0..t3 of xf. */
+  private static void dense2x4(
+      float[] w,
+      float[] xf,
+      int n,
+      int t0,
+      int t1,
+      int t2,
+      int t3,
+      float[] lanes,
+      float[] out,
+      int rows,
+      int r,
+      int rb) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    FloatVector a2 = a0;
+    FloatVector a3 = a0;
+    FloatVector b0 = a0;
+    FloatVector b1 = a0;
+    FloatVector b2 = a0;
+    FloatVector b3 = a0;
+    int o0 = t0 * n;
+    int o1 = t1 * n;
+    int o2 = t2 * n;
+    int o3 = t3 * n;
+    int end = n - n % L;
+    for (int c = 0; c < end; c += L) {
+      FloatVector wa = FloatVector.fromArray(FS, w, c);
+      FloatVector wb = FloatVector.fromArray(FS, w, n + c);
+      FloatVector x0 = FloatVector.fromArray(FS, xf, o0 + c);
+      FloatVector x1 = FloatVector.fromArray(FS, xf, o1 + c);
+      FloatVector x2 = FloatVector.fromArray(FS, xf, o2 + c);
+      FloatVector x3 = FloatVector.fromArray(FS, xf, o3 + c);
+      a0 = wa.fma(x0, a0);
+      b0 = wb.fma(x0, b0);
+      a1 = wa.fma(x1, a1);
+      b1 = wb.fma(x1, b1);
+      a2 = wa.fma(x2, a2);
+      b2 = wb.fma(x2, b2);
+      a3 = wa.fma(x3, a3);
+      b3 = wb.fma(x3, b3);
+    }
+    a0.intoArray(lanes, 0);
+    a1.intoArray(lanes, L);
+    a2.intoArray(lanes, 2 * L);
+    a3.intoArray(lanes, 3 * L);
+    b0.intoArray(lanes, 4 * L);
+    b1.intoArray(lanes, 5 * L);
+    b2.intoArray(lanes, 6 * L);
+    b3.intoArray(lanes, 7 * L);
+    finish2(w, xf, n, t0, lanes, 0, end, out, rows, r, rb);
+    finish2(w, xf, n, t1, lanes, 1, end, out, rows, r, rb);
+    finish2(w, xf, n, t2, lanes, 2, end, out, rows, r, rb);
+    finish2(w, xf, n, t3, lanes, 3, end, out, rows, r, rb);
+  }
+
+  /** Sums the spilled lanes of accumulators k (row r) and 4 + k (row rb), adds the tail. */
+  private static void finish2(
+      float[] w,
+      float[] xf,
+      int n,
+      int t,
+      float[] lanes,
+      int k,
+      int end,
+      float[] out,
+      int rows,
+      int r,
+      int rb) {
+    int o = t * n;
+    float sa = lanesSum(lanes, k * L);
+    float sb = lanesSum(lanes, (4 + k) * L);
+    for (int c = end; c < n; c++) {
+      sa += w[c] * xf[o + c];
+      sb += w[n + c] * xf[o + c];
+    }
+    out[t * rows + r] = sa;
+    out[t * rows + rb] = sb;
+  }
+
+  private static void dense2x1(
+      float[] w, float[] xf, int n, int t, float[] lanes, float[] out, int rows, int r, int rb) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector b0 = a0;
+    int o = t * n;
+    int end = n - n % L;
+    for (int c = 0; c < end; c += L) {
+      FloatVector x0 = FloatVector.fromArray(FS, xf, o + c);
+      a0 = FloatVector.fromArray(FS, w, c).fma(x0, a0);
+      b0 = FloatVector.fromArray(FS, w, n + c).fma(x0, b0);
+    }
+    a0.intoArray(lanes, 0);
+    b0.intoArray(lanes, L);
+    float sa = lanesSum(lanes, 0);
+    float sb = lanesSum(lanes, L);
+    for (int c = end; c < n; c++) {
+      sa += w[c] * xf[o + c];
+      sb += w[n + c] * xf[o + c];
+    }
+    out[t * rows + r] = sa;
+    out[t * rows + rb] = sb;
+  }
+
+  /**
+   * Vectorized {@link #dequantize} into {@code dst[off .. off + cols)}. One small method per type:
+   * a single method with every case grew past C2's inlining node budget and boxed vectors.
+   */
+  private static void decodeRowFast(GgufTensor w, int row, float[] dst, int off, Scratch sc) {
+    MemorySegment s = w.data();
+    int n = w.cols();
+    long base = row * rowBytes(w);
     switch (w.type()) {
-      case F32 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotF32(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case F16 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotF16(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case BF16 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotBF16(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case Q8_0 -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ80(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ80(s, r * rb, a.q, a.d, t * cols, cols);
-          }
-        }
-      }
-      case Q4_0 -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ80(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ40(s, r * rb, a.q, a.d, t * cols, cols);
-          }
-        }
-      }
-      case Q4_K -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ8K(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ4K(s, r * rb, a, t * cols, cols);
-          }
-        }
-      }
-      case Q6_K -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ8K(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ6K(s, r * rb, a, t * cols, cols);
-          }
-        }
-      }
+      case F32 -> MemorySegment.copy(s, F32, base, dst, off, n);
+      case F16 -> decodeF16(s, base, n, dst, off, sc);
+      case BF16 -> decodeBF16(s, base, n, dst, off, sc);
+      case Q8_0 -> decodeQ80(s, base, n, dst, off, sc);
+      case Q4_0 -> decodeQ40(s, base, n, dst, off, sc);
+      case Q4_K -> decodeQ4K(s, base, n, dst, off, sc);
+      case Q6_K -> decodeQ6K(s, base, n, dst, off, sc);
       default -> throw unsupported(w);
     }
   }
 
-  private static float dotF32(MemorySegment s, long off, float[] x, int xo, int n) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector a1 = FloatVector.zero(FS);
+  private static void decodeF16(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
     int c = 0;
-    for (; c + 2 * L <= n; c += 2 * L) {
-      a0 =
-          FloatVector.fromMemorySegment(FS, s, off + 4L * c, LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
-      a1 =
-          FloatVector.fromMemorySegment(FS, s, off + 4L * (c + L), LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
+    for (; c + L <= n; c += L) {
+      loadF16(s, base, c).intoArray(dst, off + c);
     }
-    float sum = sum(a0.add(a1));
     for (; c < n; c++) {
-      sum += s.get(F32, off + 4L * c) * x[xo + c];
+      dst[off + c] = f16At(s, base, c);
     }
-    return sum;
   }
+
+  private static void decodeBF16(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
+    int c = 0;
+    for (; c + L <= n; c += L) {
+      ((IntVector)
+              ShortVector.fromMemorySegment(SS, s, base + 2L * (c), LE)
+                  .convertShape(VectorOperators.S2I, IS, 0))
+          .lanewise(VectorOperators.LSHL, 16)
+          .reinterpretAsFloats()
+          .intoArray(dst, off + c);
+    }
+    for (; c < n; c++) {
+      dst[off + c] = bf16At(s, base, c);
+    }
+  }
+
+  private static void decodeQ80(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
+    for (int p = 0; p < n; p += L) {
+      float d = f16(s, base + 34L * (p >> 5));
+      ((FloatVector)
+              ByteVector.fromMemorySegment(BS, s, base + 34L * ((p) >> 5) + 2 + ((p) & 31), LE)
+                  .convertShape(VectorOperators.B2F, FS, 0))
+          .mul(d)
+          .intoArray(dst, off + p);
+    }
+  }
+
+  private static void decodeQ40(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
+    for (int p = 0; p < n / 2; p += L) {
+      int b = p >> 4;
+      int j = p & 15;
+      long bo = base + 18L * b;
+      float d = f16(s, bo);
+      IntVector v =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      ((FloatVector) (v.and(0xF).sub(8)).convert(VectorOperators.I2F, 0))
+          .mul(d)
+          .intoArray(dst, off + 32 * b + j);
+      ((FloatVector)
+              (v.lanewise(VectorOperators.LSHR, 4).and(0xF).sub(8)).convert(VectorOperators.I2F, 0))
+          .mul(d)
+          .intoArray(dst, off + 32 * b + 16 + j);
+    }
+  }
+
+  private static void decodeQ4K(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
+    float[] scale = sc.scale;
+    float[] min = sc.min;
+    decodeQ4KScales(s, base, n, scale, min);
+    for (int p = 0; p < n / 2; p += L) {
+      int b = p >> 7;
+      int q = p & 127;
+      int k = 8 * b + 2 * (q >> 5);
+      IntVector v =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, base + 144L * b + 16 + q, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      int y = off + 256 * b + 2 * (q & ~31) + (q & 31);
+      ((FloatVector) (v.and(0xF)).convert(VectorOperators.I2F, 0))
+          .mul(scale[k])
+          .sub(min[k])
+          .intoArray(dst, y);
+      ((FloatVector) (v.lanewise(VectorOperators.LSHR, 4).and(0xF)).convert(VectorOperators.I2F, 0))
+          .mul(scale[k + 1])
+          .sub(min[k + 1])
+          .intoArray(dst, y + 32);
+    }
+  }
+
+  private static void decodeQ6K(
+      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
+    float[] scale = sc.scale;
+    decodeQ6KScales(s, base, n, scale);
+    for (int p = 0; p < n / 4; p += L) {
+      int b = p >> 6;
+      int h = (p >> 5) & 1;
+      int l = p & 31;
+      long bo = base + 210L * b;
+      IntVector va =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      IntVector vc =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + 32 + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      IntVector vh =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 128 + 32 * h + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      int k = 16 * b + 8 * h + (l >> 4);
+      int y = off + 256 * b + 128 * h + l;
+      ((FloatVector)
+              (va.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0))
+          .mul(scale[k])
+          .intoArray(dst, y);
+      ((FloatVector)
+              (vc.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0))
+          .mul(scale[k + 2])
+          .intoArray(dst, y + 32);
+      ((FloatVector)
+              (va.lanewise(VectorOperators.LSHR, 4).and(0xF).or(vh.and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0))
+          .mul(scale[k + 4])
+          .intoArray(dst, y + 64);
+      ((FloatVector)
+              (vc.lanewise(VectorOperators.LSHR, 4)
+                      .and(0xF)
+                      .or(vh.lanewise(VectorOperators.LSHR, 2).and(0x30))
+                      .sub(32))
+                  .convert(VectorOperators.I2F, 0))
+          .mul(scale[k + 6])
+          .intoArray(dst, y + 96);
+    }
+  }
+
+  // ----------------------------------------------------------------------- unquantized
 
   /** IEEE half to float on {@link #L} lanes, including subnormals, infinities and NaN. */
   static FloatVector halfToFloat(ShortVector h) {
     IntVector i = (IntVector) h.convertShape(VectorOperators.S2I, IS, 0);
     IntVector em = i.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
-    // Exponent rebias by a multiply: exact for normals, and turns subnormal halves (f32
-    // denormals here) into the right normal floats.
+    // Exponent rebias by a multiply: exact for normals, and it turns subnormal halves (f32
+    // denormals at this point) into the right normal floats.
     IntVector scaled = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
     VectorMask<Integer> special = i.and(0x7c00).eq(0x7c00);
     IntVector bits = scaled.blend(em.or(0x7f800000), special);
     return bits.or(i.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
   }
 
-  private static float dotF16(MemorySegment s, long off, float[] x, int xo, int n) {
+  private static FloatVector loadF16(MemorySegment s, long off, int c) {
+    return halfToFloat(ShortVector.fromMemorySegment(SS, s, off + 2L * c, LE));
+  }
+
+  private static float f32At(MemorySegment s, long off, int c) {
+    return s.get(F32, off + 4L * c);
+  }
+
+  private static float f16At(MemorySegment s, long off, int c) {
+    return Float.float16ToFloat(s.get(F16, off + 2L * c));
+  }
+
+  private static float bf16At(MemorySegment s, long off, int c) {
+    return Float.intBitsToFloat(s.get(F16, off + 2L * c) << 16);
+  }
+
+  private static float dotF32(MemorySegment s, long off, float[] x, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
     int c = 0;
-    for (; c + L <= n; c += L) {
-      FloatVector wv = halfToFloat(ShortVector.fromMemorySegment(SS, s, off + 2L * c, LE));
-      a0 = wv.fma(FloatVector.fromArray(FS, x, xo + c), a0);
+    for (; c + 2 * L <= n; c += 2 * L) {
+      a0 =
+          FloatVector.fromMemorySegment(FS, s, off + 4L * (c), LE)
+              .fma(FloatVector.fromArray(FS, x, c), a0);
+      a1 =
+          FloatVector.fromMemorySegment(FS, s, off + 4L * (c + L), LE)
+              .fma(FloatVector.fromArray(FS, x, c + L), a1);
     }
-    float sum = sum(a0);
+    if (c + L <= n) {
+      a0 =
+          FloatVector.fromMemorySegment(FS, s, off + 4L * (c), LE)
+              .fma(FloatVector.fromArray(FS, x, c), a0);
+      c += L;
+    }
+    a0.add(a1).intoArray(lanes, 0);
+    float sum = lanesSum(lanes, 0);
     for (; c < n; c++) {
-      sum += Float.float16ToFloat(s.get(F16, off + 2L * c)) * x[xo + c];
+      sum += f32At(s, off, c) * x[c];
     }
     return sum;
   }
 
-  private static float dotBF16(MemorySegment s, long off, float[] x, int xo, int n) {
+  private static float dotF16(MemorySegment s, long off, float[] x, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
     int c = 0;
-    for (; c + L <= n; c += L) {
-      FloatVector wv =
+    for (; c + 2 * L <= n; c += 2 * L) {
+      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, c), a0);
+      a1 = loadF16(s, off, c + L).fma(FloatVector.fromArray(FS, x, c + L), a1);
+    }
+    if (c + L <= n) {
+      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, c), a0);
+      c += L;
+    }
+    a0.add(a1).intoArray(lanes, 0);
+    float sum = lanesSum(lanes, 0);
+    for (; c < n; c++) {
+      sum += f16At(s, off, c) * x[c];
+    }
+    return sum;
+  }
+
+  private static float dotBF16(MemorySegment s, long off, float[] x, int n, float[] lanes) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    int c = 0;
+    for (; c + 2 * L <= n; c += 2 * L) {
+      a0 =
           ((IntVector)
-                  ShortVector.fromMemorySegment(SS, s, off + 2L * c, LE)
+                  ShortVector.fromMemorySegment(SS, s, off + 2L * (c), LE)
                       .convertShape(VectorOperators.S2I, IS, 0))
               .lanewise(VectorOperators.LSHL, 16)
-              .reinterpretAsFloats();
-      a0 = wv.fma(FloatVector.fromArray(FS, x, xo + c), a0);
+              .reinterpretAsFloats()
+              .fma(FloatVector.fromArray(FS, x, c), a0);
+      a1 =
+          ((IntVector)
+                  ShortVector.fromMemorySegment(SS, s, off + 2L * (c + L), LE)
+                      .convertShape(VectorOperators.S2I, IS, 0))
+              .lanewise(VectorOperators.LSHL, 16)
+              .reinterpretAsFloats()
+              .fma(FloatVector.fromArray(FS, x, c + L), a1);
     }
-    float sum = sum(a0);
+    if (c + L <= n) {
+      a0 =
+          ((IntVector)
+                  ShortVector.fromMemorySegment(SS, s, off + 2L * (c), LE)
+                      .convertShape(VectorOperators.S2I, IS, 0))
+              .lanewise(VectorOperators.LSHL, 16)
+              .reinterpretAsFloats()
+              .fma(FloatVector.fromArray(FS, x, c), a0);
+      c += L;
+    }
+    a0.add(a1).intoArray(lanes, 0);
+    float sum = lanesSum(lanes, 0);
     for (; c < n; c++) {
-      sum += Float.intBitsToFloat(s.get(F16, off + 2L * c) << 16) * x[xo + c];
+      sum += bf16At(s, off, c) * x[c];
     }
     return sum;
   }
 
-  private static FloatVector bytesToFloat(ByteVector b) {
-    return (FloatVector) b.convertShape(VectorOperators.B2F, FS, 0);
-  }
+  // ----------------------------------------------------------------------- quantized, T = 1
 
-  private static float dotQ80(MemorySegment s, long off, float[] xq, float[] xd, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 32;
-    for (int b = 0; b < n / 32; b++) {
-      long bo = off + 34L * b;
-      FloatVector blk = FloatVector.zero(FS);
-      for (int j = 0; j < 32; j += L) {
-        FloatVector wq = bytesToFloat(ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE));
-        blk = wq.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + j), blk);
-      }
-      acc = blk.fma(FloatVector.broadcast(FS, f16(s, bo) * xd[xb + b]), acc);
+  private static float dotQ80(
+      MemorySegment s, long off, float[] xq, float[] xd, int n, float[] lanes) {
+    FloatVector a0 = FloatVector.zero(FS);
+    for (int p = 0; p < n; p += L) {
+      float d = f16(s, off + 34L * (p >> 5)) * xd[p >> 5];
+      a0 =
+          ((FloatVector)
+                  ByteVector.fromMemorySegment(BS, s, off + 34L * ((p) >> 5) + 2 + ((p) & 31), LE)
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(FloatVector.fromArray(FS, xq, p))
+              .fma(FloatVector.broadcast(FS, d), a0);
     }
-    return sum(acc);
+    a0.intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
   }
 
-  private static float dotQ40(MemorySegment s, long off, float[] xq, float[] xd, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 32;
-    for (int b = 0; b < n / 32; b++) {
+  private static float dotQ40(
+      MemorySegment s, long off, float[] xq, float[] xd, int n, float[] lanes) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    // p walks the 16 quant bytes of each block: byte j of block b holds elements j and j + 16.
+    for (int p = 0; p < n / 2; p += L) {
+      int b = p >> 4;
+      int j = p & 15;
       long bo = off + 18L * b;
-      FloatVector blk = FloatVector.zero(FS);
-      for (int j = 0; j < 16; j += L) {
-        ByteVector v = ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE);
-        FloatVector lo = bytesToFloat(v.and((byte) 0xF).sub((byte) 8));
-        FloatVector hi = bytesToFloat(v.lanewise(VectorOperators.LSHR, 4).sub((byte) 8));
-        blk = lo.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + j), blk);
-        blk = hi.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + 16 + j), blk);
-      }
-      acc = blk.fma(FloatVector.broadcast(FS, f16(s, bo) * xd[xb + b]), acc);
+      FloatVector d = FloatVector.broadcast(FS, f16(s, bo) * xd[b]);
+      IntVector v =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      FloatVector lo = ((FloatVector) (v.and(0xF).sub(8)).convert(VectorOperators.I2F, 0));
+      FloatVector hi =
+          ((FloatVector)
+              (v.lanewise(VectorOperators.LSHR, 4).and(0xF).sub(8))
+                  .convert(VectorOperators.I2F, 0));
+      a0 = lo.mul(FloatVector.fromArray(FS, xq, 32 * b + j)).fma(d, a0);
+      a1 = hi.mul(FloatVector.fromArray(FS, xq, 32 * b + 16 + j)).fma(d, a1);
     }
-    return sum(acc);
+    a0.add(a1).intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
   }
 
-  private static float dotQ4K(MemorySegment s, long off, Q8Activations a, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    float mins = 0f;
-    int xb = xo / 256;
+  /**
+   * Decodes the 6-bit scales and mins of one Q4_K row: scale[k] = d * sc_k, min[k] = dmin * m_k.
+   */
+  private static void decodeQ4KScales(
+      MemorySegment s, long off, int n, float[] scale, float[] min) {
     for (int b = 0; b < n / 256; b++) {
       long bo = off + 144L * b;
-      float dx = a.d[xb + b];
-      float d = f16(s, bo) * dx;
-      float dmin = f16(s, bo + 2) * dx;
-      int msum = 0;
-      for (int j = 0; j < 8; j++) {
-        msum += q4kMin(s, bo + 4, j) * (int) a.sum32[(xb + b) * 8 + j];
-      }
-      mins += dmin * msum;
-      int x0 = xo + 256 * b;
+      // One 4-byte and one 8-byte read instead of ~40 bounds-checked byte reads per super-block
+      // (which cost more than the vector work of the row at T = 1). Byte i of the 12 is
+      // (lo >>> 8i) for i < 8, (hi >>> 8(i - 8)) otherwise.
+      int dd = s.get(I32, bo);
+      float d = Float.float16ToFloat((short) dd);
+      float dmin = Float.float16ToFloat((short) (dd >>> 16));
+      long lo = s.get(I64, bo + 4);
+      int hi = s.get(I32, bo + 12);
       for (int j = 0; j < 4; j++) {
-        FloatVector lo = FloatVector.zero(FS);
-        FloatVector hi = FloatVector.zero(FS);
-        for (int l = 0; l < 32; l += L) {
-          ByteVector v = ByteVector.fromMemorySegment(BS, s, bo + 16 + 32 * j + l, LE);
-          lo =
-              bytesToFloat(v.and((byte) 0xF))
-                  .fma(FloatVector.fromArray(FS, a.q, x0 + 64 * j + l), lo);
-          hi =
-              bytesToFloat(v.lanewise(VectorOperators.LSHR, 4))
-                  .fma(FloatVector.fromArray(FS, a.q, x0 + 64 * j + 32 + l), hi);
-        }
-        acc = lo.fma(FloatVector.broadcast(FS, d * q4kScale(s, bo + 4, 2 * j)), acc);
-        acc = hi.fma(FloatVector.broadcast(FS, d * q4kScale(s, bo + 4, 2 * j + 1)), acc);
+        int qj = (int) (lo >>> (8 * j)) & 0xFF; // q[j]
+        int qj4 = (int) (lo >>> (8 * j + 32)) & 0xFF; // q[j + 4]
+        int qj8 = (hi >>> (8 * j)) & 0xFF; // q[j + 8]
+        scale[8 * b + j] = d * (qj & 63);
+        min[8 * b + j] = dmin * (qj4 & 63);
+        scale[8 * b + 4 + j] = d * ((qj8 & 0xF) | ((qj >> 6) << 4));
+        min[8 * b + 4 + j] = dmin * ((qj8 >> 4) | ((qj4 >> 6) << 4));
       }
     }
-    return sum(acc) - mins;
   }
 
-  private static float dotQ6K(MemorySegment s, long off, Q8Activations a, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 256;
+  /** Sum over sub-blocks of min * (sum of its activation integers) * activation scale. */
+  private static float q4kMins(Q8Activations a, float[] min, int t, int n) {
+    int nsub = n / 32;
+    float m = 0f;
+    for (int b = 0; b < n / 256; b++) {
+      float bm = 0f;
+      for (int j = 0; j < 8; j++) {
+        bm += min[8 * b + j] * a.sum32[t * nsub + 8 * b + j];
+      }
+      m += bm * a.d[t * (n / 256) + b];
+    }
+    return m;
+  }
+
+  /** The scale part of a Q4_K row dot (T = 1); the caller subtracts {@link #q4kMins}. */
+  private static float dotQ4K(
+      MemorySegment s, long off, Q8Activations a, float[] scale, int n, float[] lanes) {
+    float[] xq = a.q;
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    // p walks the 128 quant bytes of each super-block: byte 32j + l holds elements 64j + l (low
+    // nibble, sub-block 2j) and 64j + 32 + l (high nibble, sub-block 2j + 1).
+    for (int p = 0; p < n / 2; p += L) {
+      int b = p >> 7;
+      int q = p & 127;
+      int k = 8 * b + 2 * (q >> 5);
+      float dx = a.d[b];
+      IntVector v =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, off + 144L * b + 16 + q, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      int x0 = 256 * b + 2 * (q & ~31) + (q & 31);
+      a0 =
+          ((FloatVector) (v.and(0xF)).convert(VectorOperators.I2F, 0))
+              .mul(FloatVector.fromArray(FS, xq, x0))
+              .fma(FloatVector.broadcast(FS, scale[k] * dx), a0);
+      a1 =
+          ((FloatVector)
+                  (v.lanewise(VectorOperators.LSHR, 4).and(0xF)).convert(VectorOperators.I2F, 0))
+              .mul(FloatVector.fromArray(FS, xq, x0 + 32))
+              .fma(FloatVector.broadcast(FS, scale[k + 1] * dx), a1);
+    }
+    a0.add(a1).intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
+  }
+
+  /** Decodes the signed 8-bit scales of one Q6_K row: scale[k] = d * sc_k per 16 values. */
+  private static void decodeQ6KScales(MemorySegment s, long off, int n, float[] scale) {
     for (int b = 0; b < n / 256; b++) {
       long bo = off + 210L * b;
-      float d = f16(s, bo + 208) * a.d[xb + b];
-      for (int h = 0; h < 2; h++) {
-        long ql = bo + 64 * h;
-        long qh = bo + 128 + 32 * h;
-        long sc = bo + 192 + 8 * h;
-        int x0 = xo + 256 * b + 128 * h;
-        for (int l = 0; l < 32; l += L) {
-          int is = l / 16;
-          ByteVector va = ByteVector.fromMemorySegment(BS, s, ql + l, LE);
-          ByteVector vc = ByteVector.fromMemorySegment(BS, s, ql + 32 + l, LE);
-          ByteVector vh = ByteVector.fromMemorySegment(BS, s, qh + l, LE);
-          ByteVector q1 =
-              va.and((byte) 0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and((byte) 0x30));
-          ByteVector q2 =
-              vc.and((byte) 0xF).or(vh.lanewise(VectorOperators.LSHL, 2).and((byte) 0x30));
-          ByteVector q3 = va.lanewise(VectorOperators.LSHR, 4).or(vh.and((byte) 0x30));
-          ByteVector q4 =
-              vc.lanewise(VectorOperators.LSHR, 4)
-                  .or(vh.lanewise(VectorOperators.LSHR, 2).and((byte) 0x30));
-          FloatVector p1 =
-              bytesToFloat(q1.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + l));
-          FloatVector p2 =
-              bytesToFloat(q2.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 32 + l));
-          FloatVector p3 =
-              bytesToFloat(q3.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 64 + l));
-          FloatVector p4 =
-              bytesToFloat(q4.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 96 + l));
-          acc = p1.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is)), acc);
-          acc =
-              p2.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 2)), acc);
-          acc =
-              p3.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 4)), acc);
-          acc =
-              p4.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 6)), acc);
-        }
+      float d = f16(s, bo + 208);
+      long lo = s.get(I64, bo + 192);
+      long hi = s.get(I64, bo + 200);
+      for (int k = 0; k < 8; k++) {
+        scale[16 * b + k] = d * (byte) (lo >>> (8 * k));
+        scale[16 * b + 8 + k] = d * (byte) (hi >>> (8 * k));
       }
     }
-    return sum(acc);
+  }
+
+  /*
+   * Q6_K chunk p (0 <= p < n / 4, L values of each of the four quarter-groups): within super-block
+   * b = p / 64 and half h = (p / 32) & 1, position l = p & 31 of the half's 32-byte ql/qh columns
+   * gives elements 128h + l (+32, +64, +96), all in sub-blocks of 16 starting at (128h + l) / 16.
+   */
+
+  private static float dotQ6K(
+      MemorySegment s, long off, Q8Activations a, float[] scale, int n, float[] lanes) {
+    float[] xq = a.q;
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    for (int p = 0; p < n / 4; p += L) {
+      int b = p >> 6;
+      int h = (p >> 5) & 1;
+      int l = p & 31;
+      long bo = off + 210L * b;
+      IntVector va =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      IntVector vc =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + 32 + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      IntVector vh =
+          ((IntVector)
+              ByteVector.fromMemorySegment(BS, s, bo + 128 + 32 * h + l, LE)
+                  .convertShape(VectorOperators.B2I, IS, 0));
+      int k = 16 * b + 8 * h + (l >> 4);
+      float dx = a.d[b];
+      int x0 = 256 * b + 128 * h + l;
+      FloatVector q1 =
+          ((FloatVector)
+              (va.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0));
+      FloatVector q2 =
+          ((FloatVector)
+              (vc.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0));
+      FloatVector q3 =
+          ((FloatVector)
+              (va.lanewise(VectorOperators.LSHR, 4).and(0xF).or(vh.and(0x30)).sub(32))
+                  .convert(VectorOperators.I2F, 0));
+      FloatVector q4 =
+          ((FloatVector)
+              (vc.lanewise(VectorOperators.LSHR, 4)
+                      .and(0xF)
+                      .or(vh.lanewise(VectorOperators.LSHR, 2).and(0x30))
+                      .sub(32))
+                  .convert(VectorOperators.I2F, 0));
+      a0 =
+          q1.mul(FloatVector.fromArray(FS, xq, x0))
+              .fma(FloatVector.broadcast(FS, scale[k] * dx), a0);
+      a1 =
+          q2.mul(FloatVector.fromArray(FS, xq, x0 + 32))
+              .fma(FloatVector.broadcast(FS, scale[k + 2] * dx), a1);
+      a0 =
+          q3.mul(FloatVector.fromArray(FS, xq, x0 + 64))
+              .fma(FloatVector.broadcast(FS, scale[k + 4] * dx), a0);
+      a1 =
+          q4.mul(FloatVector.fromArray(FS, xq, x0 + 96))
+              .fma(FloatVector.broadcast(FS, scale[k + 6] * dx), a1);
+    }
+    a0.add(a1).intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
   }
 }

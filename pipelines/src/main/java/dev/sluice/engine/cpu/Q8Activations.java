@@ -10,6 +10,9 @@ package dev.sluice.engine.cpu;
  * arithmetic of the kernels reproduces ggml's integer block sums exactly while using the fast float
  * FMA units (see docs/kernels.md for the measurement behind this choice).
  *
+ * <p>With {@code dequantized} the quantizers also fill {@link #deq}, the float values {@code q *
+ * d}, for the batched kernels, which multiply decoded float weights.
+ *
  * <p>One instance is scratch owned by one thread (held in a {@link ThreadLocal}); its arrays only
  * grow, so steady-state calls allocate nothing.
  */
@@ -24,10 +27,16 @@ final class Q8Activations {
   /** (T, cols / 32): Q8_K only, the sum of the integers of each 32-wide sub-block. */
   float[] sum32 = new float[0];
 
-  private void ensure(int t, int cols, int blockSize) {
+  /** (T, cols): q * d, the activations as the quantized dot product sees them (batched path). */
+  float[] deq = new float[0];
+
+  private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
       q = new float[n];
+    }
+    if (dequantized && deq.length < n) {
+      deq = new float[n];
     }
     if (d.length < n / blockSize) {
       d = new float[n / blockSize];
@@ -42,8 +51,8 @@ final class Q8Activations {
    * quantize_row_q8_0} does: {@code d = amax / 127} stored as f16, {@code q = rint(x * (127 /
    * amax))}.
    */
-  void quantizeQ80(float[] x, int t, int cols) {
-    ensure(t, cols, 32);
+  void quantizeQ80(float[] x, int t, int cols, boolean dequantized) {
+    ensure(t, cols, 32, dequantized);
     int blocks = t * cols / 32;
     for (int b = 0; b < blocks; b++) {
       int o = b * 32;
@@ -56,6 +65,11 @@ final class Q8Activations {
         q[o + j] = (float) Math.rint(x[o + j] * id);
       }
       d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+      if (dequantized) {
+        for (int j = 0; j < 32; j++) {
+          deq[o + j] = q[o + j] * d[b];
+        }
+      }
     }
   }
 
@@ -64,8 +78,8 @@ final class Q8Activations {
    * does: the scale comes from the signed value of largest magnitude ({@code iscale = -127 / max}),
    * {@code q = min(127, rint(iscale * x))}, {@code d = 1 / iscale}.
    */
-  void quantizeQ8K(float[] x, int t, int cols) {
-    ensure(t, cols, 256);
+  void quantizeQ8K(float[] x, int t, int cols, boolean dequantized) {
+    ensure(t, cols, 256, dequantized);
     int blocks = t * cols / 256;
     for (int b = 0; b < blocks; b++) {
       int o = b * 256;
@@ -81,6 +95,9 @@ final class Q8Activations {
       if (amax == 0f) {
         java.util.Arrays.fill(q, o, o + 256, 0f);
         java.util.Arrays.fill(sum32, b * 8, b * 8 + 8, 0f);
+        if (dequantized) {
+          java.util.Arrays.fill(deq, o, o + 256, 0f);
+        }
         d[b] = 0f;
         continue;
       }
@@ -95,6 +112,11 @@ final class Q8Activations {
         sum32[b * 8 + s] = sum;
       }
       d[b] = 1f / iscale;
+      if (dequantized) {
+        for (int j = 0; j < 256; j++) {
+          deq[o + j] = q[o + j] * d[b];
+        }
+      }
     }
   }
 }

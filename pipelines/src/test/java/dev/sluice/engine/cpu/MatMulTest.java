@@ -38,7 +38,7 @@ class MatMulTest {
 
   static Stream<Arguments> typesAndBatches() {
     return Arrays.stream(GgmlType.values())
-        .flatMap(t -> Stream.of(1, 3, 16).map(n -> Arguments.of(t, n)));
+        .flatMap(t -> Stream.of(1, 2, 3, 5, 16).map(n -> Arguments.of(t, n)));
   }
 
   // ------------------------------------------------------------------ fast vs reference (random)
@@ -186,20 +186,20 @@ class MatMulTest {
       float[] part = new float[batch * rows];
       Arrays.fill(part, Float.NaN);
       if (fast) {
-        MatMul.fast(w, x, batch, part, 17, 101);
+        MatMul.fast(w, x, batch, part, 17, 100);
       } else {
-        MatMul.reference(w, x, batch, part, 17, 101);
+        MatMul.reference(w, x, batch, part, 17, 100);
       }
       for (int t = 0; t < batch; t++) {
         for (int r = 0; r < rows; r++) {
           float v = part[t * rows + r];
-          if (r >= 17 && r < 101) {
+          if (r >= 17 && r < 100) {
             assertThat(v).isNotNaN();
             if (fast) {
               assertThat(v).isEqualTo(all[t * rows + r]);
             }
           } else {
-            assertThat(v).as("row %d outside [17, 101) must stay untouched", r).isNaN();
+            assertThat(v).as("row %d outside [17, 100) must stay untouched", r).isNaN();
           }
         }
       }
