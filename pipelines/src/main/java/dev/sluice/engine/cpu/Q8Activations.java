@@ -21,6 +21,9 @@ final class Q8Activations {
   /** (T, cols): the quantized integers of each activation row, as floats. */
   float[] q = new float[0];
 
+  /** (T, cols): Q8_0 only, the same integers as shorts for the 16-bit integer kernel. */
+  short[] qs = new short[0];
+
   /** (T, cols / blockSize): the scale of each block (Q8_0: f16-rounded; Q8_K: f32). */
   float[] d = new float[0];
 
@@ -34,6 +37,9 @@ final class Q8Activations {
     int n = t * cols;
     if (q.length < n) {
       q = new float[n];
+    }
+    if (blockSize == 32 && qs.length < n) {
+      qs = new short[n];
     }
     if (dequantized && deq.length < n) {
       deq = new float[n];
@@ -62,7 +68,9 @@ final class Q8Activations {
       }
       float id = amax != 0f ? 127f / amax : 0f;
       for (int j = 0; j < 32; j++) {
-        q[o + j] = (float) Math.rint(x[o + j] * id);
+        float v = (float) Math.rint(x[o + j] * id);
+        q[o + j] = v;
+        qs[o + j] = (short) v;
       }
       d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
       if (dequantized) {
