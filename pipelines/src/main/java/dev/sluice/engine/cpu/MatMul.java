@@ -333,8 +333,9 @@ public final class MatMul {
   // allocation per chunk, 20x slower). Packed nibbles are widened to int lanes before shifting:
   // shifts of byte lanes were not intrinsified and fell back to Java code.
   //
-  // T >= 2 (batched): two weight rows are decoded into a per-thread float buffer (L1-resident),
-  // then a 2-row x 4-activation register-blocked kernel does 8 FMAs per 6 loads. The weight bytes
+  // T >= 2 (batched): four weight rows are decoded into a per-thread float buffer (L1/L2
+  // resident), then a 4-row x 4-activation register-blocked kernel does 16 FMAs per 8 loads. The
+  // weight bytes
   // leave memory once per call whatever T is; the activations are the 8-bit-quantized values
   // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
   //
@@ -351,19 +352,19 @@ public final class MatMul {
     /** (cols / 32): Q4_K only, dmin * min of each sub-block of the current row. */
     float[] min = new float[0];
 
-    /** (2, cols): two decoded weight rows for the batched kernel. */
-    float[] rowPair = new float[0];
+    /** (4, cols): four decoded weight rows for the batched kernel. */
+    float[] rowQuad = new float[0];
 
-    /** Vector lanes spilled for a fixed-order sum: 8 accumulators. */
-    final float[] lanes = new float[8 * Math.max(L, 1)];
+    /** Vector lanes spilled for a fixed-order sum: 16 accumulators. */
+    final float[] lanes = new float[16 * Math.max(L, 1)];
 
     void ensureRow(int cols) {
       if (scale.length < cols / 16 + 1) {
         scale = new float[cols / 16 + 1];
         min = new float[cols / 32 + 1];
       }
-      if (rowPair.length < 2 * cols) {
-        rowPair = new float[2 * cols];
+      if (rowQuad.length < 4 * cols) {
+        rowQuad = new float[4 * cols];
       }
     }
   }
@@ -433,21 +434,28 @@ public final class MatMul {
       GgufTensor w, float[] xf, int T, float[] out, int r0, int r1, Scratch sc) {
     int rows = w.rows();
     int cols = w.cols();
-    float[] pair = sc.rowPair;
-    for (int r = r0; r < r1; r += 2) {
-      // An odd last row is paired with itself; both results are the same value.
-      int rb = Math.min(r + 1, r1 - 1);
-      decodeRowFast(w, r, pair, 0, sc);
-      decodeRowFast(w, rb, pair, cols, sc);
+    float[] quad = sc.rowQuad;
+    for (int r = r0; r < r1; r += 4) {
+      // Past the end of the range the last row is repeated; its results are the same value.
+      int ra = Math.min(r + 1, r1 - 1);
+      int rb = Math.min(r + 2, r1 - 1);
+      int rc = Math.min(r + 3, r1 - 1);
+      decodeRowFast(w, r, quad, 0, sc);
+      decodeRowFast(w, ra, quad, cols, sc);
+      decodeRowFast(w, rb, quad, 2 * cols, sc);
+      decodeRowFast(w, rc, quad, 3 * cols, sc);
       int t = 0;
       for (; t + 4 <= T; t += 4) {
-        dense2x4(pair, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes, out, rows, r, rb);
+        dense4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes);
+        finish4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes, out, rows, r, ra, rb, rc);
       }
       if (T - t == 1) {
-        dense2x1(pair, xf, cols, t, sc.lanes, out, rows, r, rb);
+        dense4x1(quad, xf, cols, t, sc.lanes);
+        finish4(quad, xf, cols, t, sc.lanes, 0, out, rows, r, ra, rb, rc);
       } else if (T - t > 1) {
         int t2 = Math.min(t + 2, T - 1);
-        dense2x4(pair, xf, cols, t, t + 1, t2, T - 1, sc.lanes, out, rows, r, rb);
+        dense4x4(quad, xf, cols, t, t + 1, t2, T - 1, sc.lanes);
+        finish4x4(quad, xf, cols, t, t + 1, t2, T - 1, sc.lanes, out, rows, r, ra, rb, rc);
       }
     }
   }
@@ -469,8 +477,100 @@ public final class MatMul {
 
   // ----------------------------------------------------------------------- batched kernels
 
-  /** Rows r and rb (decoded at 0 and n in w) times activation rows t0..t3 of xf. */
-  private static void dense2x4(
+  /**
+   * Four decoded rows (at 0, n, 2n, 3n in w) times activation rows t0..t3 of xf: 16 accumulators, 8
+   * loads per 16 FMAs. Spills the accumulators to lanes[(4 * row + t) * L ..] for {@link
+   * #finish4x4}; the vector tail (n % L columns) is left to it.
+   */
+  private static void dense4x4(
+      float[] w, float[] xf, int n, int t0, int t1, int t2, int t3, float[] lanes) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    FloatVector a2 = a0;
+    FloatVector a3 = a0;
+    FloatVector b0 = a0;
+    FloatVector b1 = a0;
+    FloatVector b2 = a0;
+    FloatVector b3 = a0;
+    FloatVector c0 = a0;
+    FloatVector c1 = a0;
+    FloatVector c2 = a0;
+    FloatVector c3 = a0;
+    FloatVector d0 = a0;
+    FloatVector d1 = a0;
+    FloatVector d2 = a0;
+    FloatVector d3 = a0;
+    int o0 = t0 * n;
+    int o1 = t1 * n;
+    int o2 = t2 * n;
+    int o3 = t3 * n;
+    int end = n - n % L;
+    for (int c = 0; c < end; c += L) {
+      FloatVector x0 = FloatVector.fromArray(FS, xf, o0 + c);
+      FloatVector x1 = FloatVector.fromArray(FS, xf, o1 + c);
+      FloatVector x2 = FloatVector.fromArray(FS, xf, o2 + c);
+      FloatVector x3 = FloatVector.fromArray(FS, xf, o3 + c);
+      FloatVector w0 = FloatVector.fromArray(FS, w, c);
+      a0 = w0.fma(x0, a0);
+      a1 = w0.fma(x1, a1);
+      a2 = w0.fma(x2, a2);
+      a3 = w0.fma(x3, a3);
+      FloatVector w1 = FloatVector.fromArray(FS, w, n + c);
+      b0 = w1.fma(x0, b0);
+      b1 = w1.fma(x1, b1);
+      b2 = w1.fma(x2, b2);
+      b3 = w1.fma(x3, b3);
+      FloatVector w2 = FloatVector.fromArray(FS, w, 2 * n + c);
+      c0 = w2.fma(x0, c0);
+      c1 = w2.fma(x1, c1);
+      c2 = w2.fma(x2, c2);
+      c3 = w2.fma(x3, c3);
+      FloatVector w3 = FloatVector.fromArray(FS, w, 3 * n + c);
+      d0 = w3.fma(x0, d0);
+      d1 = w3.fma(x1, d1);
+      d2 = w3.fma(x2, d2);
+      d3 = w3.fma(x3, d3);
+    }
+    a0.intoArray(lanes, 0);
+    a1.intoArray(lanes, L);
+    a2.intoArray(lanes, 2 * L);
+    a3.intoArray(lanes, 3 * L);
+    b0.intoArray(lanes, 4 * L);
+    b1.intoArray(lanes, 5 * L);
+    b2.intoArray(lanes, 6 * L);
+    b3.intoArray(lanes, 7 * L);
+    c0.intoArray(lanes, 8 * L);
+    c1.intoArray(lanes, 9 * L);
+    c2.intoArray(lanes, 10 * L);
+    c3.intoArray(lanes, 11 * L);
+    d0.intoArray(lanes, 12 * L);
+    d1.intoArray(lanes, 13 * L);
+    d2.intoArray(lanes, 14 * L);
+    d3.intoArray(lanes, 15 * L);
+  }
+
+  /** Four decoded rows times one activation row; spills to lanes[row * 4 * L ..]. */
+  private static void dense4x1(float[] w, float[] xf, int n, int t, float[] lanes) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector b0 = a0;
+    FloatVector c0 = a0;
+    FloatVector d0 = a0;
+    int o = t * n;
+    int end = n - n % L;
+    for (int c = 0; c < end; c += L) {
+      FloatVector x0 = FloatVector.fromArray(FS, xf, o + c);
+      a0 = FloatVector.fromArray(FS, w, c).fma(x0, a0);
+      b0 = FloatVector.fromArray(FS, w, n + c).fma(x0, b0);
+      c0 = FloatVector.fromArray(FS, w, 2 * n + c).fma(x0, c0);
+      d0 = FloatVector.fromArray(FS, w, 3 * n + c).fma(x0, d0);
+    }
+    a0.intoArray(lanes, 0);
+    b0.intoArray(lanes, 4 * L);
+    c0.intoArray(lanes, 8 * L);
+    d0.intoArray(lanes, 12 * L);
+  }
+
+  private static void finish4x4(
       float[] w,
       float[] xf,
       int n,
@@ -482,95 +582,47 @@ public final class MatMul {
       float[] out,
       int rows,
       int r,
-      int rb) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector a1 = a0;
-    FloatVector a2 = a0;
-    FloatVector a3 = a0;
-    FloatVector b0 = a0;
-    FloatVector b1 = a0;
-    FloatVector b2 = a0;
-    FloatVector b3 = a0;
-    int o0 = t0 * n;
-    int o1 = t1 * n;
-    int o2 = t2 * n;
-    int o3 = t3 * n;
-    int end = n - n % L;
-    for (int c = 0; c < end; c += L) {
-      FloatVector wa = FloatVector.fromArray(FS, w, c);
-      FloatVector wb = FloatVector.fromArray(FS, w, n + c);
-      FloatVector x0 = FloatVector.fromArray(FS, xf, o0 + c);
-      FloatVector x1 = FloatVector.fromArray(FS, xf, o1 + c);
-      FloatVector x2 = FloatVector.fromArray(FS, xf, o2 + c);
-      FloatVector x3 = FloatVector.fromArray(FS, xf, o3 + c);
-      a0 = wa.fma(x0, a0);
-      b0 = wb.fma(x0, b0);
-      a1 = wa.fma(x1, a1);
-      b1 = wb.fma(x1, b1);
-      a2 = wa.fma(x2, a2);
-      b2 = wb.fma(x2, b2);
-      a3 = wa.fma(x3, a3);
-      b3 = wb.fma(x3, b3);
-    }
-    a0.intoArray(lanes, 0);
-    a1.intoArray(lanes, L);
-    a2.intoArray(lanes, 2 * L);
-    a3.intoArray(lanes, 3 * L);
-    b0.intoArray(lanes, 4 * L);
-    b1.intoArray(lanes, 5 * L);
-    b2.intoArray(lanes, 6 * L);
-    b3.intoArray(lanes, 7 * L);
-    finish2(w, xf, n, t0, lanes, 0, end, out, rows, r, rb);
-    finish2(w, xf, n, t1, lanes, 1, end, out, rows, r, rb);
-    finish2(w, xf, n, t2, lanes, 2, end, out, rows, r, rb);
-    finish2(w, xf, n, t3, lanes, 3, end, out, rows, r, rb);
+      int ra,
+      int rb,
+      int rc) {
+    finish4(w, xf, n, t0, lanes, 0, out, rows, r, ra, rb, rc);
+    finish4(w, xf, n, t1, lanes, 1, out, rows, r, ra, rb, rc);
+    finish4(w, xf, n, t2, lanes, 2, out, rows, r, ra, rb, rc);
+    finish4(w, xf, n, t3, lanes, 3, out, rows, r, ra, rb, rc);
   }
 
-  /** Sums the spilled lanes of accumulators k (row r) and 4 + k (row rb), adds the tail. */
-  private static void finish2(
+  /** Sums the spilled lanes of activation slot k for the four rows and adds the column tail. */
+  private static void finish4(
       float[] w,
       float[] xf,
       int n,
       int t,
       float[] lanes,
       int k,
-      int end,
       float[] out,
       int rows,
       int r,
-      int rb) {
-    int o = t * n;
-    float sa = lanesSum(lanes, k * L);
-    float sb = lanesSum(lanes, (4 + k) * L);
-    for (int c = end; c < n; c++) {
-      sa += w[c] * xf[o + c];
-      sb += w[n + c] * xf[o + c];
-    }
-    out[t * rows + r] = sa;
-    out[t * rows + rb] = sb;
-  }
-
-  private static void dense2x1(
-      float[] w, float[] xf, int n, int t, float[] lanes, float[] out, int rows, int r, int rb) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector b0 = a0;
+      int ra,
+      int rb,
+      int rc) {
     int o = t * n;
     int end = n - n % L;
-    for (int c = 0; c < end; c += L) {
-      FloatVector x0 = FloatVector.fromArray(FS, xf, o + c);
-      a0 = FloatVector.fromArray(FS, w, c).fma(x0, a0);
-      b0 = FloatVector.fromArray(FS, w, n + c).fma(x0, b0);
-    }
-    a0.intoArray(lanes, 0);
-    b0.intoArray(lanes, L);
-    float sa = lanesSum(lanes, 0);
-    float sb = lanesSum(lanes, L);
+    float s0 = lanesSum(lanes, k * L);
+    float s1 = lanesSum(lanes, (4 + k) * L);
+    float s2 = lanesSum(lanes, (8 + k) * L);
+    float s3 = lanesSum(lanes, (12 + k) * L);
     for (int c = end; c < n; c++) {
-      sa += w[c] * xf[o + c];
-      sb += w[n + c] * xf[o + c];
+      float xc = xf[o + c];
+      s0 += w[c] * xc;
+      s1 += w[n + c] * xc;
+      s2 += w[2 * n + c] * xc;
+      s3 += w[3 * n + c] * xc;
     }
-    out[t * rows + r] = sa;
-    out[t * rows + rb] = sb;
+    // Rows repeated past the end of the range write the same value twice.
+    out[t * rows + r] = s0;
+    out[t * rows + ra] = s1;
+    out[t * rows + rb] = s2;
+    out[t * rows + rc] = s3;
   }
 
   /**
