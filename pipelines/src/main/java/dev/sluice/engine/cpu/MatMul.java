@@ -430,8 +430,26 @@ public final class MatMul {
     }
   }
 
+  /**
+   * Activation rows per tile of the batched path: about 1 MiB of float activations, so that a tile
+   * stays in L2/L3 while every row quad of the range passes over it (a 512-token prefill chunk is
+   * tens of megabytes). Weight rows are decoded again for each tile, a few percent at these sizes;
+   * batched decode (T <= 16) fits one tile for widths up to 16384.
+   */
+  static int batchTile(int cols) {
+    return Math.max(4, (262144 / cols) & ~3);
+  }
+
   private static void batchedLoop(
       GgufTensor w, float[] xf, int T, float[] out, int r0, int r1, Scratch sc) {
+    int tile = batchTile(w.cols());
+    for (int t0 = 0; t0 < T; t0 += tile) {
+      batchedTile(w, xf, t0, Math.min(T, t0 + tile), out, r0, r1, sc);
+    }
+  }
+
+  private static void batchedTile(
+      GgufTensor w, float[] xf, int tBegin, int tEnd, float[] out, int r0, int r1, Scratch sc) {
     int rows = w.rows();
     int cols = w.cols();
     float[] quad = sc.rowQuad;
@@ -444,18 +462,18 @@ public final class MatMul {
       decodeRowFast(w, ra, quad, cols, sc);
       decodeRowFast(w, rb, quad, 2 * cols, sc);
       decodeRowFast(w, rc, quad, 3 * cols, sc);
-      int t = 0;
-      for (; t + 4 <= T; t += 4) {
+      int t = tBegin;
+      for (; t + 4 <= tEnd; t += 4) {
         dense4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes);
         finish4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes, out, rows, r, ra, rb, rc);
       }
-      if (T - t == 1) {
+      if (tEnd - t == 1) {
         dense4x1(quad, xf, cols, t, sc.lanes);
         finish4(quad, xf, cols, t, sc.lanes, 0, out, rows, r, ra, rb, rc);
-      } else if (T - t > 1) {
-        int t2 = Math.min(t + 2, T - 1);
-        dense4x4(quad, xf, cols, t, t + 1, t2, T - 1, sc.lanes);
-        finish4x4(quad, xf, cols, t, t + 1, t2, T - 1, sc.lanes, out, rows, r, ra, rb, rc);
+      } else if (tEnd - t > 1) {
+        int t2 = Math.min(t + 2, tEnd - 1);
+        dense4x4(quad, xf, cols, t, t + 1, t2, tEnd - 1, sc.lanes);
+        finish4x4(quad, xf, cols, t, t + 1, t2, tEnd - 1, sc.lanes, out, rows, r, ra, rb, rc);
       }
     }
   }

@@ -46,8 +46,21 @@ class MatMulTest {
   @ParameterizedTest(name = "{0} T={1}")
   @MethodSource("typesAndBatches")
   void fastMatchesReferenceOnRandomInputs(GgmlType type, int batch) {
-    int rows = 172;
-    int cols = colsFor(type);
+    assertFastMatchesReference(type, 172, colsFor(type), batch);
+  }
+
+  /** A prefill-sized batch spans several activation tiles of the batched kernel. */
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"F16", "Q8_0", "Q4_K"})
+  void batchesLongerThanOneTileMatchReference(GgmlType type) {
+    int cols = 8192;
+    int batch = MatMul.batchTile(cols) + 5; // one full tile, then 4 + 1 rows
+    assertFastMatchesReference(type, 9, cols, batch);
+  }
+
+  private static void assertFastMatchesReference(GgmlType type, int rows, int cols, int batch) {
     GgufTensor w = QuantTestData.random(type, rows, cols, 42 + type.id);
     float[] x = QuantTestData.gaussian(batch * cols, 7 + batch);
     float[] ref = new float[batch * rows];
@@ -108,6 +121,8 @@ class MatMulTest {
       value = GgmlType.class,
       names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void quantizedFastPathFollowsLlamaCppActivationQuantization(GgmlType type) {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        MatMul.VECTOR_OK, "fast falls back to the reference without 256/512-bit vectors");
     int rows = 37;
     int cols = colsFor(type);
     int batch = 3;
