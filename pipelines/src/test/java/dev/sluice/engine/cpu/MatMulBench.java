@@ -68,7 +68,10 @@ public final class MatMulBench {
           for (boolean fast : withReference ? new boolean[] {false, true} : new boolean[] {true}) {
             double ms = measure(pool, threads, w, x, batch, out, fast, seconds);
             double gbs = off.byteSize() / (ms * 1e6);
-            // Allocation of one warmed-up single-threaded call (steady state must be 0 for fast).
+            // Allocation of one warmed-up call on this thread (steady state must be 0 for fast);
+            // the
+            // first call on a thread sizes its scratch.
+            run(w, x, batch, out, 0, rows, fast);
             long before = ALLOC.getCurrentThreadAllocatedBytes();
             run(w, x, batch, out, 0, rows, fast);
             long alloc = ALLOC.getCurrentThreadAllocatedBytes() - before;
