@@ -47,7 +47,7 @@ public final class MatMulBench {
     }
     System.out.printf(
         "MatMul %d x %d, %d thread(s), %d float lanes, %.1f s per case%n",
-        rows, cols, threads, MatMul.L, seconds);
+        rows, cols, threads, VectorMatMul.L, seconds);
     System.out.printf(
         "%-5s %3s %-9s %10s %9s %9s %12s%n",
         "type", "T", "kernel", "ms/call", "GB/s", "tok GB/s", "alloc B/call");

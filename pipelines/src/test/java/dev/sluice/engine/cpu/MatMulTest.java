@@ -56,7 +56,7 @@ class MatMulTest {
       names = {"F16", "Q8_0", "Q4_K"})
   void batchesLongerThanOneTileMatchReference(GgmlType type) {
     int cols = 8192;
-    int batch = MatMul.batchTile(cols) + 5; // one full tile, then 4 + 1 rows
+    int batch = VectorMatMul.batchTile(cols) + 5; // one full tile, then 4 + 1 rows
     assertFastMatchesReference(type, 9, cols, batch);
   }
 
@@ -122,7 +122,7 @@ class MatMulTest {
       names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void quantizedFastPathFollowsLlamaCppActivationQuantization(GgmlType type) {
     org.junit.jupiter.api.Assumptions.assumeTrue(
-        MatMul.VECTOR_OK, "fast falls back to the reference without 256/512-bit vectors");
+        MatMul.vectorized(), "fast falls back to the reference without 256/512-bit vectors");
     int rows = 37;
     int cols = colsFor(type);
     int batch = 3;
@@ -380,20 +380,21 @@ class MatMulTest {
 
   @Test
   void vectorHalfConversionMatchesJavaForEveryBitPattern() {
-    org.junit.jupiter.api.Assumptions.assumeTrue(MatMul.VECTOR_OK, "no 256/512-bit vectors");
-    short[] bits = new short[MatMul.L];
-    float[] got = new float[MatMul.L];
-    for (int base = 0; base < 65536; base += MatMul.L) {
-      for (int i = 0; i < MatMul.L; i++) {
+    org.junit.jupiter.api.Assumptions.assumeTrue(MatMul.vectorized(), "no 256/512-bit vectors");
+    short[] bits = new short[VectorMatMul.L];
+    float[] got = new float[VectorMatMul.L];
+    for (int base = 0; base < 65536; base += VectorMatMul.L) {
+      for (int i = 0; i < VectorMatMul.L; i++) {
         bits[i] = (short) (base + i);
       }
-      MatMul.halfToFloat(
+      VectorMatMul.halfToFloat(
               ShortVector.fromArray(
-                  jdk.incubator.vector.VectorShape.forBitSize(MatMul.L * 16).withLanes(short.class),
+                  jdk.incubator.vector.VectorShape.forBitSize(VectorMatMul.L * 16)
+                      .withLanes(short.class),
                   bits,
                   0))
           .intoArray(got, 0);
-      for (int i = 0; i < MatMul.L; i++) {
+      for (int i = 0; i < VectorMatMul.L; i++) {
         float want = Float.float16ToFloat(bits[i]);
         if (Float.isNaN(want)) {
           assertThat(got[i]).isNaN();
