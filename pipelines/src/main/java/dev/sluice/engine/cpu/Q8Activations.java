@@ -33,6 +33,9 @@ final class Q8Activations {
   /** (T, cols): q * d, the activations as the quantized dot product sees them (batched path). */
   float[] deq = new float[0];
 
+  /** (T, cols / 32): Q8_K only, sum32 times the block scale d (the Q4_K min term, T = 1). */
+  float[] sumd32 = new float[0];
+
   private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
@@ -49,6 +52,7 @@ final class Q8Activations {
     }
     if (sum32.length < n / 32) {
       sum32 = new float[n / 32];
+      sumd32 = new float[n / 32];
     }
   }
 
@@ -103,6 +107,7 @@ final class Q8Activations {
       if (amax == 0f) {
         java.util.Arrays.fill(q, o, o + 256, 0f);
         java.util.Arrays.fill(sum32, b * 8, b * 8 + 8, 0f);
+        java.util.Arrays.fill(sumd32, b * 8, b * 8 + 8, 0f);
         if (dequantized) {
           java.util.Arrays.fill(deq, o, o + 256, 0f);
         }
@@ -120,6 +125,9 @@ final class Q8Activations {
         sum32[b * 8 + s] = sum;
       }
       d[b] = 1f / iscale;
+      for (int k = b * 8; k < b * 8 + 8; k++) {
+        sumd32[k] = sum32[k] * d[b];
+      }
       if (dequantized) {
         for (int j = 0; j < 256; j++) {
           deq[o + j] = q[o + j] * d[b];

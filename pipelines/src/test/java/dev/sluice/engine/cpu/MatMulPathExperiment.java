@@ -174,6 +174,48 @@ public final class MatMulPathExperiment {
     return a0.add(a1).reduceLanes(VectorOperators.ADD);
   }
 
+  // v1 with nibbles masked in byte lanes (high nibble kept as 16 * h, the 1/16 folded into the
+  // scale) and zero-extended: fewer and narrower operations than shifting int lanes
+  static float v6(MemorySegment s, long off, float[] xq, float[] xd, float[] scale, int n) {
+    FloatVector a0 = FloatVector.zero(FS);
+    FloatVector a1 = a0;
+    for (int p = 0; p < n / 2; p += 2 * L) {
+      int b = p >> 7;
+      int q = p & 127;
+      int k = 8 * b + 2 * (q >> 5);
+      float dx = xd[b];
+      long addr = off + 144L * b + 16 + q;
+      ByteVector b0 = ByteVector.fromMemorySegment(BS, s, addr, LE);
+      ByteVector b1 = ByteVector.fromMemorySegment(BS, s, addr + L, LE);
+      int x0 = 256 * b + 2 * (q & ~31) + (q & 31);
+      FloatVector lo =
+          ((FloatVector)
+                  ((IntVector) b0.and((byte) 0x0F).convertShape(VectorOperators.B2I, IS, 0))
+                      .convert(VectorOperators.I2F, 0))
+              .mul(FloatVector.fromArray(FS, xq, x0));
+      lo =
+          ((FloatVector)
+                  ((IntVector) b1.and((byte) 0x0F).convertShape(VectorOperators.B2I, IS, 0))
+                      .convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(FS, xq, x0 + L), lo);
+      FloatVector hi =
+          ((FloatVector)
+                  ((IntVector)
+                          b0.and((byte) 0xF0).convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0))
+                      .convert(VectorOperators.I2F, 0))
+              .mul(FloatVector.fromArray(FS, xq, x0 + 32));
+      hi =
+          ((FloatVector)
+                  ((IntVector)
+                          b1.and((byte) 0xF0).convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0))
+                      .convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.fromArray(FS, xq, x0 + 32 + L), hi);
+      a0 = lo.fma(FloatVector.broadcast(FS, scale[k] * dx), a0);
+      a1 = hi.fma(FloatVector.broadcast(FS, scale[k + 1] * dx * 0.0625f), a1);
+    }
+    return a0.add(a1).reduceLanes(VectorOperators.ADD);
+  }
+
   // Q8_0: float path (current) vs int/short path
   static float q8f(MemorySegment s, long off, float[] xq, float[] xd, int n) {
     FloatVector a0 = FloatVector.zero(FS);
@@ -237,7 +279,7 @@ public final class MatMulPathExperiment {
     long rb = n / 256 * 144L;
     long rb8 = n / 32 * 34L;
     for (int round = 0; round < 3; round++) {
-      for (int v = 0; v < 6; v++) {
+      for (int v = 0; v < 7; v++) {
         double sink = 0;
         long t0 = TM.getCurrentThreadCpuTime();
         long wall = System.nanoTime();
@@ -251,13 +293,14 @@ public final class MatMulPathExperiment {
                   case 2 -> v2(s, row * rb, xi, xd, scale, n);
                   case 3 -> v3(s, row * rb, xs, xd, scale, n);
                   case 4 -> q8f(s8, row * rb8, xq, xd, n);
+                  case 6 -> v6(s, row * rb, xq, xd, scale, n);
                   default -> q8s(s8, row * rb8, xs, xd, n);
                 };
           }
           calls++;
         }
         double ms = (TM.getCurrentThreadCpuTime() - t0) / 1e6 / calls;
-        long bytes = v >= 4 ? s8.byteSize() : s.byteSize();
+        long bytes = v == 4 || v == 5 ? s8.byteSize() : s.byteSize();
         System.out.printf(
             "round %d v%d %.3f ms/call %.2f GB/s (%s)%n", round, v, ms, bytes / ms / 1e6, sink);
       }
