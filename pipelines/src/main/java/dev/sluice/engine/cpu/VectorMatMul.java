@@ -771,8 +771,10 @@ final class VectorMatMul {
       }
       int sh = 16 * (j & 1);
       int k = 8 * b + 2 * j;
-      m0 += dmin * ((mn >>> sh) & 0xFF) * sd[k];
-      m1 += dmin * ((mn >>> (sh + 8)) & 0xFF) * sd[k + 1];
+      if ((q & 31) == 0) { // once per group (8-lane vectors take two steps per group)
+        m0 += dmin * ((mn >>> sh) & 0xFF) * sd[k];
+        m1 += dmin * ((mn >>> (sh + 8)) & 0xFF) * sd[k + 1];
+      }
       long addr = bo + 16 + q;
       IntVector v0 =
           (IntVector)
