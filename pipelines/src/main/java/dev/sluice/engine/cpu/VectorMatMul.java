@@ -139,10 +139,7 @@ final class VectorMatMul {
             case Q8_0 -> dotQ80(s, off, a.qs, a.d, cols, lanes);
             case Q4_0 -> dotQ40(s, off, a.q, a.d, cols, lanes);
             case Q4_K -> dotQ4K(s, off, a, cols, lanes);
-            case Q6_K -> {
-              decodeQ6KScales(s, off, cols, sc.scale);
-              yield dotQ6K(s, off, a, sc.scale, cols, lanes);
-            }
+            case Q6_K -> dotQ6K(s, off, a, cols, lanes);
             default -> throw MatMul.unsupported(w);
           };
     }
@@ -826,8 +823,7 @@ final class VectorMatMul {
    * gives elements 128h + l (+32, +64, +96), all in sub-blocks of 16 starting at (128h + l) / 16.
    */
 
-  private static float dotQ6K(
-      MemorySegment s, long off, Q8Activations a, float[] scale, int n, float[] lanes) {
+  private static float dotQ6K(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     float[] xq = a.q;
     FloatVector a0 = FloatVector.zero(FS);
     FloatVector a1 = a0;
@@ -848,8 +844,10 @@ final class VectorMatMul {
           ((IntVector)
               ByteVector.fromMemorySegment(BS, s, bo + 128 + 32 * h + l, LE)
                   .convertShape(VectorOperators.B2I, IS, 0));
-      int k = 16 * b + 8 * h + (l >> 4);
-      float dx = a.d[b];
+      // The eight signed scales of this half in one read (a separate decode pass over the row
+      // cost more than it saved); sub-block (l >> 4) + 2i for the four quarters i.
+      long scs = s.get(I64, bo + 192 + 8 * h) >>> (8 * (l >> 4));
+      float dx = MatMul.f16(s, bo + 208) * a.d[b];
       int x0 = 256 * b + 128 * h + l;
       FloatVector q1 =
           ((FloatVector)
@@ -872,16 +870,16 @@ final class VectorMatMul {
                   .convert(VectorOperators.I2F, 0));
       a0 =
           q1.mul(FloatVector.fromArray(FS, xq, x0))
-              .fma(FloatVector.broadcast(FS, scale[k] * dx), a0);
+              .fma(FloatVector.broadcast(FS, (byte) scs * dx), a0);
       a1 =
           q2.mul(FloatVector.fromArray(FS, xq, x0 + 32))
-              .fma(FloatVector.broadcast(FS, scale[k + 2] * dx), a1);
+              .fma(FloatVector.broadcast(FS, (byte) (scs >>> 16) * dx), a1);
       a0 =
           q3.mul(FloatVector.fromArray(FS, xq, x0 + 64))
-              .fma(FloatVector.broadcast(FS, scale[k + 4] * dx), a0);
+              .fma(FloatVector.broadcast(FS, (byte) (scs >>> 32) * dx), a0);
       a1 =
           q4.mul(FloatVector.fromArray(FS, xq, x0 + 96))
-              .fma(FloatVector.broadcast(FS, scale[k + 6] * dx), a1);
+              .fma(FloatVector.broadcast(FS, (byte) (scs >>> 48) * dx), a1);
     }
     a0.add(a1).intoArray(lanes, 0);
     return lanesSum(lanes, 0);
