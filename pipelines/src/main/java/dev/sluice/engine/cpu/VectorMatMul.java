@@ -58,19 +58,19 @@ final class VectorMatMul {
       supported() ? VectorShape.forBitSize(L * 32).withLanes(short.class) : null;
 
   // ---------------------------------------------------------------------------------------------
-  // Fast
+  // T = 1 (decode): one fused kernel per type streams the weight row once, unpacks each vector
+  // chunk in registers (scales included: a separate decode pass over the row was slower) and
+  // multiplies it with the quantized activations. Loops are flat: with vector accumulators carried
+  // through nested loops C2 failed to eliminate the vector boxes (an allocation per chunk, 20x
+  // slower). Packed nibbles are widened to int lanes before shifting: shifts of byte lanes were
+  // not intrinsified and fell back to Java code. Vector helpers are spelled out inline: past its
+  // node-count cutoff C2 stops inlining small methods that take or return vectors, and boxes.
   //
-  // T = 1 (decode): one fused kernel per type streams the weight row once, decodes each vector
-  // chunk in registers and multiplies it with the (quantized) activations. The loop is flat: with
-  // vector accumulators carried through nested loops C2 failed to eliminate the vector boxes (an
-  // allocation per chunk, 20x slower). Packed nibbles are widened to int lanes before shifting:
-  // shifts of byte lanes were not intrinsified and fell back to Java code.
-  //
-  // T >= 2 (batched): four weight rows are decoded into a per-thread float buffer (L1/L2
-  // resident), then a 4-row x 4-activation register-blocked kernel does 16 FMAs per 8 loads. The
-  // weight bytes
-  // leave memory once per call whatever T is; the activations are the 8-bit-quantized values
-  // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
+  // T >= 2 (batched): four weight rows are decoded into a per-thread float buffer, then a 4-row x
+  // 4-activation register-blocked kernel does 16 FMAs per 8 loads over a cache-sized tile of
+  // activation rows. The weight bytes leave memory once per tile (once per call for T up to
+  // ~28..170 depending on the width); the activations are the 8-bit-quantized values dequantized
+  // to float, so the numerics still follow llama.cpp's activation quantization.
   //
   // Lane sums go through an array in a fixed order: reduceLanes(ADD) leaves the order unspecified
   // and it does differ between the interpreter and C2, which made results depend on JIT warm-up.
@@ -79,7 +79,7 @@ final class VectorMatMul {
   private static final class Scratch {
     final Q8Activations act = new Q8Activations();
 
-    /** (cols / 16): d * scale of each sub-block of the current k-quant row. */
+    /** (cols / 16): d * scale of each sub-block of the current k-quant row (batched decode). */
     float[] scale = new float[0];
 
     /** (cols / 32): Q4_K only, dmin * min of each sub-block of the current row. */
