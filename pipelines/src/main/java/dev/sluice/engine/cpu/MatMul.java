@@ -4,15 +4,6 @@ import dev.sluice.engine.gguf.GgufTensor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.IntVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorMask;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
-import jdk.incubator.vector.VectorShuffle;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Matrix times activations for every weight type Sluice reads (F32, F16, BF16, Q8_0, Q4_0, Q4_K,
@@ -51,54 +42,33 @@ public final class MatMul {
       ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final ValueLayout.OfFloat F32 =
       ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
-  /** Float lanes: the preferred species when it has 8 or 16 lanes (AVX2 / AVX-512). */
-  static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+  /**
+   * Whether {@link #fast} runs the Vector API kernels: the {@code jdk.incubator.vector} module is
+   * resolved ({@code --add-modules jdk.incubator.vector}) and the preferred vectors have 8 or 16
+   * float lanes (AVX2 / AVX-512). The kernels live in a class of their own so that this class, and
+   * {@link #reference}, load without the module.
+   */
+  private static final boolean VECTORS = detectVectors();
 
-  static final int L = FS.length();
-
-  /** Whether the vector kernels can run here; otherwise {@link #fast} uses the reference. */
-  static final boolean VECTOR_OK = L == 8 || L == 16;
-
-  /** Byte, short and int species with as many lanes as {@link #FS}. */
-  private static final VectorSpecies<Byte> BS =
-      VECTOR_OK ? VectorShape.forBitSize(L * 8).withLanes(byte.class) : null;
-
-  private static final VectorSpecies<Short> SS =
-      VECTOR_OK ? VectorShape.forBitSize(L * 16).withLanes(short.class) : null;
-  private static final VectorSpecies<Integer> IS = VECTOR_OK ? FS.withLanes(int.class) : null;
-
-  /** Butterfly shuffles for {@link #sum}: lane i swaps with lane i ^ k, k = L/2 .. 1. */
-  private static final VectorShuffle<Float>[] BUTTERFLY = butterflies();
-
-  @SuppressWarnings("unchecked")
-  private static VectorShuffle<Float>[] butterflies() {
-    if (!VECTOR_OK) {
-      return null;
+  private static boolean detectVectors() {
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      return false;
     }
-    int steps = Integer.numberOfTrailingZeros(L);
-    VectorShuffle<Float>[] s = new VectorShuffle[steps];
-    for (int i = 0; i < steps; i++) {
-      int k = L >> (i + 1);
-      s[i] = VectorShuffle.fromOp(FS, lane -> lane ^ k);
+    try {
+      return VectorMatMul.supported();
+    } catch (LinkageError e) {
+      return false;
     }
-    return s;
   }
 
   /**
-   * Sum of the lanes in a fixed order. {@code reduceLanes(ADD)} leaves the order unspecified, and
-   * it does differ between the interpreter and C2, which made results depend on JIT warm-up.
+   * Whether {@link #fast} uses vector kernels here; when false it computes with {@link #reference}
+   * (start the JVM with {@code --add-modules jdk.incubator.vector} on a CPU with AVX2 or better).
    */
-  static float sum(FloatVector v) {
-    for (VectorShuffle<Float> s : BUTTERFLY) {
-      v = v.add(v.rearrange(s));
-    }
-    return v.lane(0);
+  public static boolean vectorized() {
+    return VECTORS;
   }
-
-  private static final ThreadLocal<Q8Activations> SCRATCH =
-      ThreadLocal.withInitial(Q8Activations::new);
 
   // ---------------------------------------------------------------------------------------------
   // Reference
@@ -257,7 +227,7 @@ public final class MatMul {
     return s.get(ValueLayout.JAVA_BYTE, off) & 0xFF;
   }
 
-  private static float f16(MemorySegment s, long off) {
+  static float f16(MemorySegment s, long off) {
     return Float.float16ToFloat(s.get(F16, off));
   }
 
@@ -302,7 +272,7 @@ public final class MatMul {
     }
   }
 
-  private static void validate(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+  static void validate(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     checkTensor(w);
     int rows = w.rows();
     int cols = w.cols();
@@ -339,271 +309,26 @@ public final class MatMul {
     }
   }
 
-  private static IllegalArgumentException unsupported(GgufTensor w) {
+  static IllegalArgumentException unsupported(GgufTensor w) {
     return new IllegalArgumentException(
         "tensor " + w.name() + " has type " + w.type() + ", which has no CPU matmul kernel");
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Fast
-
   /**
    * Vector API version of {@link #reference}, same contract. Quantized types first quantize the
    * activations to 8-bit blocks (like llama.cpp), so they differ from the reference by at most the
-   * activation quantization error; see docs/kernels.md for the tolerance.
+   * activation quantization error; see docs/kernels.md for the tolerance and the kernels. Without
+   * vectors ({@link #vectorized()} false) it computes with {@link #reference}.
    */
   public static void fast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     validate(w, x, T, out, r0, r1);
     if (T == 0 || r0 == r1) {
       return;
     }
-    if (!VECTOR_OK) {
+    if (!VECTORS) {
       reference(w, x, T, out, r0, r1);
       return;
     }
-    MemorySegment s = w.data();
-    int rows = w.rows();
-    int cols = w.cols();
-    long rb = rowBytes(w);
-    switch (w.type()) {
-      case F32 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotF32(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case F16 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotF16(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case BF16 -> {
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotBF16(s, r * rb, x, t * cols, cols);
-          }
-        }
-      }
-      case Q8_0 -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ80(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ80(s, r * rb, a.q, a.d, t * cols, cols);
-          }
-        }
-      }
-      case Q4_0 -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ80(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ40(s, r * rb, a.q, a.d, t * cols, cols);
-          }
-        }
-      }
-      case Q4_K -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ8K(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ4K(s, r * rb, a, t * cols, cols);
-          }
-        }
-      }
-      case Q6_K -> {
-        Q8Activations a = SCRATCH.get();
-        a.quantizeQ8K(x, T, cols);
-        for (int r = r0; r < r1; r++) {
-          for (int t = 0; t < T; t++) {
-            out[t * rows + r] = dotQ6K(s, r * rb, a, t * cols, cols);
-          }
-        }
-      }
-      default -> throw unsupported(w);
-    }
-  }
-
-  private static float dotF32(MemorySegment s, long off, float[] x, int xo, int n) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector a1 = FloatVector.zero(FS);
-    int c = 0;
-    for (; c + 2 * L <= n; c += 2 * L) {
-      a0 =
-          FloatVector.fromMemorySegment(FS, s, off + 4L * c, LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
-      a1 =
-          FloatVector.fromMemorySegment(FS, s, off + 4L * (c + L), LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
-    }
-    float sum = sum(a0.add(a1));
-    for (; c < n; c++) {
-      sum += s.get(F32, off + 4L * c) * x[xo + c];
-    }
-    return sum;
-  }
-
-  /** IEEE half to float on {@link #L} lanes, including subnormals, infinities and NaN. */
-  static FloatVector halfToFloat(ShortVector h) {
-    IntVector i = (IntVector) h.convertShape(VectorOperators.S2I, IS, 0);
-    IntVector em = i.and(0x7fff).lanewise(VectorOperators.LSHL, 13);
-    // Exponent rebias by a multiply: exact for normals, and turns subnormal halves (f32
-    // denormals here) into the right normal floats.
-    IntVector scaled = em.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
-    VectorMask<Integer> special = i.and(0x7c00).eq(0x7c00);
-    IntVector bits = scaled.blend(em.or(0x7f800000), special);
-    return bits.or(i.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
-  }
-
-  private static float dotF16(MemorySegment s, long off, float[] x, int xo, int n) {
-    FloatVector a0 = FloatVector.zero(FS);
-    int c = 0;
-    for (; c + L <= n; c += L) {
-      FloatVector wv = halfToFloat(ShortVector.fromMemorySegment(SS, s, off + 2L * c, LE));
-      a0 = wv.fma(FloatVector.fromArray(FS, x, xo + c), a0);
-    }
-    float sum = sum(a0);
-    for (; c < n; c++) {
-      sum += Float.float16ToFloat(s.get(F16, off + 2L * c)) * x[xo + c];
-    }
-    return sum;
-  }
-
-  private static float dotBF16(MemorySegment s, long off, float[] x, int xo, int n) {
-    FloatVector a0 = FloatVector.zero(FS);
-    int c = 0;
-    for (; c + L <= n; c += L) {
-      FloatVector wv =
-          ((IntVector)
-                  ShortVector.fromMemorySegment(SS, s, off + 2L * c, LE)
-                      .convertShape(VectorOperators.S2I, IS, 0))
-              .lanewise(VectorOperators.LSHL, 16)
-              .reinterpretAsFloats();
-      a0 = wv.fma(FloatVector.fromArray(FS, x, xo + c), a0);
-    }
-    float sum = sum(a0);
-    for (; c < n; c++) {
-      sum += Float.intBitsToFloat(s.get(F16, off + 2L * c) << 16) * x[xo + c];
-    }
-    return sum;
-  }
-
-  private static FloatVector bytesToFloat(ByteVector b) {
-    return (FloatVector) b.convertShape(VectorOperators.B2F, FS, 0);
-  }
-
-  private static float dotQ80(MemorySegment s, long off, float[] xq, float[] xd, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 32;
-    for (int b = 0; b < n / 32; b++) {
-      long bo = off + 34L * b;
-      FloatVector blk = FloatVector.zero(FS);
-      for (int j = 0; j < 32; j += L) {
-        FloatVector wq = bytesToFloat(ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE));
-        blk = wq.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + j), blk);
-      }
-      acc = blk.fma(FloatVector.broadcast(FS, f16(s, bo) * xd[xb + b]), acc);
-    }
-    return sum(acc);
-  }
-
-  private static float dotQ40(MemorySegment s, long off, float[] xq, float[] xd, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 32;
-    for (int b = 0; b < n / 32; b++) {
-      long bo = off + 18L * b;
-      FloatVector blk = FloatVector.zero(FS);
-      for (int j = 0; j < 16; j += L) {
-        ByteVector v = ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE);
-        FloatVector lo = bytesToFloat(v.and((byte) 0xF).sub((byte) 8));
-        FloatVector hi = bytesToFloat(v.lanewise(VectorOperators.LSHR, 4).sub((byte) 8));
-        blk = lo.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + j), blk);
-        blk = hi.fma(FloatVector.fromArray(FS, xq, xo + 32 * b + 16 + j), blk);
-      }
-      acc = blk.fma(FloatVector.broadcast(FS, f16(s, bo) * xd[xb + b]), acc);
-    }
-    return sum(acc);
-  }
-
-  private static float dotQ4K(MemorySegment s, long off, Q8Activations a, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    float mins = 0f;
-    int xb = xo / 256;
-    for (int b = 0; b < n / 256; b++) {
-      long bo = off + 144L * b;
-      float dx = a.d[xb + b];
-      float d = f16(s, bo) * dx;
-      float dmin = f16(s, bo + 2) * dx;
-      int msum = 0;
-      for (int j = 0; j < 8; j++) {
-        msum += q4kMin(s, bo + 4, j) * (int) a.sum32[(xb + b) * 8 + j];
-      }
-      mins += dmin * msum;
-      int x0 = xo + 256 * b;
-      for (int j = 0; j < 4; j++) {
-        FloatVector lo = FloatVector.zero(FS);
-        FloatVector hi = FloatVector.zero(FS);
-        for (int l = 0; l < 32; l += L) {
-          ByteVector v = ByteVector.fromMemorySegment(BS, s, bo + 16 + 32 * j + l, LE);
-          lo =
-              bytesToFloat(v.and((byte) 0xF))
-                  .fma(FloatVector.fromArray(FS, a.q, x0 + 64 * j + l), lo);
-          hi =
-              bytesToFloat(v.lanewise(VectorOperators.LSHR, 4))
-                  .fma(FloatVector.fromArray(FS, a.q, x0 + 64 * j + 32 + l), hi);
-        }
-        acc = lo.fma(FloatVector.broadcast(FS, d * q4kScale(s, bo + 4, 2 * j)), acc);
-        acc = hi.fma(FloatVector.broadcast(FS, d * q4kScale(s, bo + 4, 2 * j + 1)), acc);
-      }
-    }
-    return sum(acc) - mins;
-  }
-
-  private static float dotQ6K(MemorySegment s, long off, Q8Activations a, int xo, int n) {
-    FloatVector acc = FloatVector.zero(FS);
-    int xb = xo / 256;
-    for (int b = 0; b < n / 256; b++) {
-      long bo = off + 210L * b;
-      float d = f16(s, bo + 208) * a.d[xb + b];
-      for (int h = 0; h < 2; h++) {
-        long ql = bo + 64 * h;
-        long qh = bo + 128 + 32 * h;
-        long sc = bo + 192 + 8 * h;
-        int x0 = xo + 256 * b + 128 * h;
-        for (int l = 0; l < 32; l += L) {
-          int is = l / 16;
-          ByteVector va = ByteVector.fromMemorySegment(BS, s, ql + l, LE);
-          ByteVector vc = ByteVector.fromMemorySegment(BS, s, ql + 32 + l, LE);
-          ByteVector vh = ByteVector.fromMemorySegment(BS, s, qh + l, LE);
-          ByteVector q1 =
-              va.and((byte) 0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and((byte) 0x30));
-          ByteVector q2 =
-              vc.and((byte) 0xF).or(vh.lanewise(VectorOperators.LSHL, 2).and((byte) 0x30));
-          ByteVector q3 = va.lanewise(VectorOperators.LSHR, 4).or(vh.and((byte) 0x30));
-          ByteVector q4 =
-              vc.lanewise(VectorOperators.LSHR, 4)
-                  .or(vh.lanewise(VectorOperators.LSHR, 2).and((byte) 0x30));
-          FloatVector p1 =
-              bytesToFloat(q1.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + l));
-          FloatVector p2 =
-              bytesToFloat(q2.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 32 + l));
-          FloatVector p3 =
-              bytesToFloat(q3.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 64 + l));
-          FloatVector p4 =
-              bytesToFloat(q4.sub((byte) 32)).mul(FloatVector.fromArray(FS, a.q, x0 + 96 + l));
-          acc = p1.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is)), acc);
-          acc =
-              p2.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 2)), acc);
-          acc =
-              p3.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 4)), acc);
-          acc =
-              p4.fma(FloatVector.broadcast(FS, d * s.get(ValueLayout.JAVA_BYTE, sc + is + 6)), acc);
-        }
-      }
-    }
-    return sum(acc);
+    VectorMatMul.run(w, x, T, out, r0, r1);
   }
 }

@@ -1,5 +1,9 @@
 package dev.sluice.engine.cpu;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
 /**
  * Activations quantized to 8-bit blocks the way llama.cpp does before a quantized dot product:
  * {@code block_q8_0} (32 values, f16 scale) for Q8_0/Q4_0 weights and {@code block_q8_K} (256
@@ -10,13 +14,25 @@ package dev.sluice.engine.cpu;
  * arithmetic of the kernels reproduces ggml's integer block sums exactly while using the fast float
  * FMA units (see docs/kernels.md for the measurement behind this choice).
  *
+ * <p>With {@code dequantized} the quantizers also fill {@link #deq}, the float values {@code q *
+ * d}, for the batched kernels, which multiply decoded float weights.
+ *
+ * <p>Vectorized with the species of {@link VectorMatMul}; the rounding matches {@code Math.rint}
+ * and ggml's {@code nearest_int} exactly, so the integers are the ones llama.cpp computes.
+ *
  * <p>One instance is scratch owned by one thread (held in a {@link ThreadLocal}); its arrays only
  * grow, so steady-state calls allocate nothing.
  */
 final class Q8Activations {
 
+  private static final VectorSpecies<Float> FS = VectorMatMul.FS;
+  private static final int L = VectorMatMul.L;
+
   /** (T, cols): the quantized integers of each activation row, as floats. */
   float[] q = new float[0];
+
+  /** (T, cols): Q8_0 only, the same integers as shorts for the 16-bit integer kernel. */
+  short[] qs = new short[0];
 
   /** (T, cols / blockSize): the scale of each block (Q8_0: f16-rounded; Q8_K: f32). */
   float[] d = new float[0];
@@ -24,16 +40,29 @@ final class Q8Activations {
   /** (T, cols / 32): Q8_K only, the sum of the integers of each 32-wide sub-block. */
   float[] sum32 = new float[0];
 
-  private void ensure(int t, int cols, int blockSize) {
+  /** (T, cols): q * d, the activations as the quantized dot product sees them (batched path). */
+  float[] deq = new float[0];
+
+  /** (T, cols / 32): Q8_K only, sum32 times the block scale d (the Q4_K min term, T = 1). */
+  float[] sumd32 = new float[0];
+
+  private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
       q = new float[n];
+    }
+    if (blockSize == 32 && qs.length < n) {
+      qs = new short[n];
+    }
+    if (dequantized && deq.length < n) {
+      deq = new float[n];
     }
     if (d.length < n / blockSize) {
       d = new float[n / blockSize];
     }
     if (sum32.length < n / 32) {
       sum32 = new float[n / 32];
+      sumd32 = new float[n / 32];
     }
   }
 
@@ -42,30 +71,48 @@ final class Q8Activations {
    * quantize_row_q8_0} does: {@code d = amax / 127} stored as f16, {@code q = rint(x * (127 /
    * amax))}.
    */
-  void quantizeQ80(float[] x, int t, int cols) {
-    ensure(t, cols, 32);
-    int blocks = t * cols / 32;
-    for (int b = 0; b < blocks; b++) {
-      int o = b * 32;
-      float amax = 0f;
-      for (int j = 0; j < 32; j++) {
-        amax = Math.max(amax, Math.abs(x[o + j]));
+  void quantizeQ80(float[] x, int t, int cols, boolean dequantized) {
+    ensure(t, cols, 32, dequantized);
+    int n = t * cols;
+    for (int o = 0; o < n; o += 32) {
+      FloatVector m = FloatVector.zero(FS);
+      for (int j = 0; j < 32; j += L) {
+        m = m.max(FloatVector.fromArray(FS, x, o + j).abs());
       }
+      float amax = m.reduceLanes(VectorOperators.MAX); // max is order-independent
       float id = amax != 0f ? 127f / amax : 0f;
-      for (int j = 0; j < 32; j++) {
-        q[o + j] = (float) Math.rint(x[o + j] * id);
+      float d16 = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+      for (int j = 0; j < 32; j += L) {
+        FloatVector r = rint(FloatVector.fromArray(FS, x, o + j).mul(id));
+        r.intoArray(q, o + j);
+        if (dequantized) {
+          r.mul(d16).intoArray(deq, o + j);
+        }
       }
-      d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+      d[o / 32] = d16;
+    }
+    for (int i = 0; i < n; i++) {
+      qs[i] = (short) q[i];
     }
   }
+
+  /**
+   * Round half to even, as {@code Math.rint} and ggml's {@code nearest_int}, for |v| < 2^22: adding
+   * and subtracting 1.5 * 2^23 leaves the float's last place at 1.
+   */
+  private static FloatVector rint(FloatVector v) {
+    return v.add(MAGIC).sub(MAGIC);
+  }
+
+  private static final float MAGIC = 12582912f;
 
   /**
    * Quantizes {@code t} rows of {@code cols} values to Q8_K as ggml's {@code quantize_row_q8_K_ref}
    * does: the scale comes from the signed value of largest magnitude ({@code iscale = -127 / max}),
    * {@code q = min(127, rint(iscale * x))}, {@code d = 1 / iscale}.
    */
-  void quantizeQ8K(float[] x, int t, int cols) {
-    ensure(t, cols, 256);
+  void quantizeQ8K(float[] x, int t, int cols, boolean dequantized) {
+    ensure(t, cols, 256, dequantized);
     int blocks = t * cols / 256;
     for (int b = 0; b < blocks; b++) {
       int o = b * 256;
@@ -81,20 +128,30 @@ final class Q8Activations {
       if (amax == 0f) {
         java.util.Arrays.fill(q, o, o + 256, 0f);
         java.util.Arrays.fill(sum32, b * 8, b * 8 + 8, 0f);
+        java.util.Arrays.fill(sumd32, b * 8, b * 8 + 8, 0f);
+        if (dequantized) {
+          java.util.Arrays.fill(deq, o, o + 256, 0f);
+        }
         d[b] = 0f;
         continue;
       }
       float iscale = -127f / max;
+      float db = 1f / iscale;
       for (int s = 0; s < 8; s++) {
-        int sum = 0;
-        for (int j = s * 32; j < s * 32 + 32; j++) {
-          int v = Math.min(127, (int) Math.rint(iscale * x[o + j]));
-          q[o + j] = v;
-          sum += v;
+        FloatVector sum = FloatVector.zero(FS);
+        for (int j = o + s * 32; j < o + s * 32 + 32; j += L) {
+          FloatVector r = rint(FloatVector.fromArray(FS, x, j).mul(iscale)).min(127f);
+          r.intoArray(q, j);
+          sum = sum.add(r);
+          if (dequantized) {
+            r.mul(db).intoArray(deq, j);
+          }
         }
-        sum32[b * 8 + s] = sum;
+        // Integers below 2^24: exact in any order.
+        sum32[b * 8 + s] = sum.reduceLanes(VectorOperators.ADD);
+        sumd32[b * 8 + s] = sum32[b * 8 + s] * db;
       }
-      d[b] = 1f / iscale;
+      d[b] = db;
     }
   }
 }

@@ -38,7 +38,7 @@ class MatMulTest {
 
   static Stream<Arguments> typesAndBatches() {
     return Arrays.stream(GgmlType.values())
-        .flatMap(t -> Stream.of(1, 3, 16).map(n -> Arguments.of(t, n)));
+        .flatMap(t -> Stream.of(1, 2, 3, 5, 16).map(n -> Arguments.of(t, n)));
   }
 
   // ------------------------------------------------------------------ fast vs reference (random)
@@ -46,8 +46,21 @@ class MatMulTest {
   @ParameterizedTest(name = "{0} T={1}")
   @MethodSource("typesAndBatches")
   void fastMatchesReferenceOnRandomInputs(GgmlType type, int batch) {
-    int rows = 172;
-    int cols = colsFor(type);
+    assertFastMatchesReference(type, 172, colsFor(type), batch);
+  }
+
+  /** A prefill-sized batch spans several activation tiles of the batched kernel. */
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"F16", "Q8_0", "Q4_K"})
+  void batchesLongerThanOneTileMatchReference(GgmlType type) {
+    int cols = 8192;
+    int batch = VectorMatMul.batchTile(cols) + 5; // one full tile, then 4 + 1 rows
+    assertFastMatchesReference(type, 9, cols, batch);
+  }
+
+  private static void assertFastMatchesReference(GgmlType type, int rows, int cols, int batch) {
     GgufTensor w = QuantTestData.random(type, rows, cols, 42 + type.id);
     float[] x = QuantTestData.gaussian(batch * cols, 7 + batch);
     float[] ref = new float[batch * rows];
@@ -108,6 +121,8 @@ class MatMulTest {
       value = GgmlType.class,
       names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void quantizedFastPathFollowsLlamaCppActivationQuantization(GgmlType type) {
+    org.junit.jupiter.api.Assumptions.assumeTrue(
+        MatMul.vectorized(), "fast falls back to the reference without 256/512-bit vectors");
     int rows = 37;
     int cols = colsFor(type);
     int batch = 3;
@@ -186,20 +201,20 @@ class MatMulTest {
       float[] part = new float[batch * rows];
       Arrays.fill(part, Float.NaN);
       if (fast) {
-        MatMul.fast(w, x, batch, part, 17, 101);
+        MatMul.fast(w, x, batch, part, 17, 100);
       } else {
-        MatMul.reference(w, x, batch, part, 17, 101);
+        MatMul.reference(w, x, batch, part, 17, 100);
       }
       for (int t = 0; t < batch; t++) {
         for (int r = 0; r < rows; r++) {
           float v = part[t * rows + r];
-          if (r >= 17 && r < 101) {
+          if (r >= 17 && r < 100) {
             assertThat(v).isNotNaN();
             if (fast) {
               assertThat(v).isEqualTo(all[t * rows + r]);
             }
           } else {
-            assertThat(v).as("row %d outside [17, 101) must stay untouched", r).isNaN();
+            assertThat(v).as("row %d outside [17, 100) must stay untouched", r).isNaN();
           }
         }
       }
@@ -365,20 +380,21 @@ class MatMulTest {
 
   @Test
   void vectorHalfConversionMatchesJavaForEveryBitPattern() {
-    org.junit.jupiter.api.Assumptions.assumeTrue(MatMul.VECTOR_OK, "no 256/512-bit vectors");
-    short[] bits = new short[MatMul.L];
-    float[] got = new float[MatMul.L];
-    for (int base = 0; base < 65536; base += MatMul.L) {
-      for (int i = 0; i < MatMul.L; i++) {
+    org.junit.jupiter.api.Assumptions.assumeTrue(MatMul.vectorized(), "no 256/512-bit vectors");
+    short[] bits = new short[VectorMatMul.L];
+    float[] got = new float[VectorMatMul.L];
+    for (int base = 0; base < 65536; base += VectorMatMul.L) {
+      for (int i = 0; i < VectorMatMul.L; i++) {
         bits[i] = (short) (base + i);
       }
-      MatMul.halfToFloat(
+      VectorMatMul.halfToFloat(
               ShortVector.fromArray(
-                  jdk.incubator.vector.VectorShape.forBitSize(MatMul.L * 16).withLanes(short.class),
+                  jdk.incubator.vector.VectorShape.forBitSize(VectorMatMul.L * 16)
+                      .withLanes(short.class),
                   bits,
                   0))
           .intoArray(got, 0);
-      for (int i = 0; i < MatMul.L; i++) {
+      for (int i = 0; i < VectorMatMul.L; i++) {
         float want = Float.float16ToFloat(bits[i]);
         if (Float.isNaN(want)) {
           assertThat(got[i]).isNaN();
