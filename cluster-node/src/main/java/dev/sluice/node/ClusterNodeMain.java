@@ -6,8 +6,10 @@ import dev.sluice.node.launch.ClusterNode;
 import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
+import dev.sluice.node.launch.VectorModuleLauncher;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine;
@@ -45,6 +47,10 @@ public final class ClusterNodeMain implements Callable<Integer> {
   @Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    OptionalInt relaunched = VectorModuleLauncher.relaunchIfNeeded("cluster-node", System.err);
+    if (relaunched.isPresent()) {
+      System.exit(relaunched.getAsInt());
+    }
     System.exit(new CommandLine(new ClusterNodeMain()).execute(args));
   }
 

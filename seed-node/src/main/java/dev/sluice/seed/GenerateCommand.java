@@ -27,6 +27,7 @@ import dev.sluice.engine.sampling.SamplingParamsException;
 import dev.sluice.engine.tokenizer.StreamingDetokenizer;
 import dev.sluice.engine.tokenizer.Tokenizer;
 import dev.sluice.engine.tokenizer.TokenizerException;
+import dev.sluice.node.launch.VectorModuleLauncher;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -147,8 +148,11 @@ public final class GenerateCommand implements Callable<Integer> {
       err.println("error: --threads must be >= 1, got " + threads);
       return 2;
     }
-    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
-      return relaunchWithVectorModule(err);
+    if (!VectorModuleLauncher.vectorModulePresent()) {
+      // SeedNodeMain relaunches with the flag; only a direct call of this class gets here.
+      err.println(
+          "error: the engine needs the Vector API: run java --add-modules=jdk.incubator.vector");
+      return 2;
     }
     Path file;
     try {
@@ -275,38 +279,6 @@ public final class GenerateCommand implements Callable<Integer> {
           printer.reason.name().toLowerCase(Locale.ROOT));
       err.flush();
       return 0;
-    }
-  }
-
-  /**
-   * The kernels need the incubating Vector API, which a jar manifest cannot enable: {@code java
-   * -jar seed-node.jar generate} runs again as a child JVM with the flag, sharing stdin/stdout.
-   */
-  private static int relaunchWithVectorModule(PrintWriter err) {
-    ProcessHandle.Info info = ProcessHandle.current().info();
-    if (Boolean.getBoolean("sluice.relaunched")
-        || info.command().isEmpty()
-        || info.arguments().isEmpty()) {
-      err.println(
-          "error: the engine needs the Vector API: run java --add-modules jdk.incubator.vector"
-              + " --enable-native-access=ALL-UNNAMED -jar seed-node.jar generate ... (or set"
-              + " JDK_JAVA_OPTIONS=--add-modules=jdk.incubator.vector)");
-      return 2;
-    }
-    java.util.List<String> cmd = new java.util.ArrayList<>();
-    cmd.add(info.command().get());
-    cmd.add("--add-modules=jdk.incubator.vector");
-    cmd.add("--enable-native-access=ALL-UNNAMED");
-    cmd.add("-Dsluice.relaunched=true");
-    cmd.addAll(java.util.List.of(info.arguments().get()));
-    try {
-      return new ProcessBuilder(cmd).inheritIO().start().waitFor();
-    } catch (IOException e) {
-      err.println("error: cannot start " + cmd.get(0) + ": " + e.getMessage());
-      return 1;
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return 130;
     }
   }
 

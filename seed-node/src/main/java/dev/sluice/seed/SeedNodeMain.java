@@ -7,6 +7,7 @@ import dev.sluice.node.launch.Listener;
 import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
+import dev.sluice.node.launch.VectorModuleLauncher;
 import dev.sluice.seed.alerting.Alerter;
 import dev.sluice.seed.gateway.GatewaySettings;
 import dev.sluice.seed.gateway.HttpApi;
@@ -15,6 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.Callable;
 import org.apache.pekko.actor.typed.ActorSystem;
 import picocli.CommandLine;
@@ -72,6 +74,10 @@ public final class SeedNodeMain implements Callable<Integer> {
   @Spec CommandLine.Model.CommandSpec spec;
 
   public static void main(String[] args) {
+    OptionalInt relaunched = VectorModuleLauncher.relaunchIfNeeded("seed-node", System.err);
+    if (relaunched.isPresent()) {
+      System.exit(relaunched.getAsInt());
+    }
     System.exit(new CommandLine(new SeedNodeMain()).execute(args));
   }
 

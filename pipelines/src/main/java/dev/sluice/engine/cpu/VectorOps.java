@@ -18,9 +18,6 @@ final class VectorOps {
    * differs between the interpreter and C2, which would make results depend on JIT warm-up.
    */
   static float sum(FloatVector v) {
-    if (MatMul.VECTOR_OK) {
-      return MatMul.sum(v);
-    }
     float s = 0;
     for (int i = 0; i < v.length(); i++) {
       s += v.lane(i);
