@@ -44,6 +44,7 @@ public final class GgufFile implements AutoCloseable {
   private final MemorySegment file;
   private final int version;
   private final Map<String, Object> metadata;
+  private final Map<String, GgufValueType[]> metadataTypes = new LinkedHashMap<>();
   private final Map<String, GgufTensor> tensors;
   private final int alignment;
   private final long dataOffset;
@@ -70,7 +71,9 @@ public final class GgufFile implements AutoCloseable {
     for (long i = 0; i < kvCount; i++) {
       String key = readString("metadata key #" + i);
       int type = readI32(key);
-      meta.put(key, readValue(key, type));
+      if (meta.put(key, readValue(key, type)) != null) {
+        throw error("metadata key %s appears twice", key);
+      }
     }
     metadata = Collections.unmodifiableMap(meta);
     Object align = meta.get("general.alignment");
@@ -182,6 +185,22 @@ public final class GgufFile implements AutoCloseable {
     return t;
   }
 
+  /**
+   * The on-disk type of metadata key {@code key} ({@link GgufValueType#ARRAY} for arrays), or
+   * {@code null} when absent. The decoded values of {@link #metadata()} merge several widths, which
+   * a copy into another file must not.
+   */
+  public GgufValueType valueType(String key) {
+    GgufValueType[] t = metadataTypes.get(key);
+    return t == null ? null : t[0];
+  }
+
+  /** The element type of array key {@code key}, or {@code null} when absent or not an array. */
+  public GgufValueType arrayElementType(String key) {
+    GgufValueType[] t = metadataTypes.get(key);
+    return t == null || t.length < 2 ? null : t[1];
+  }
+
   /** The metadata value of {@code key}, or {@code null}. */
   public Object get(String key) {
     return metadata.get(key);
@@ -248,6 +267,10 @@ public final class GgufFile implements AutoCloseable {
   }
 
   private Object readValue(String key, int type) {
+    GgufValueType t = GgufValueType.byId(type);
+    if (t != null && t != GgufValueType.ARRAY) {
+      metadataTypes.putIfAbsent(key, new GgufValueType[] {t});
+    }
     return switch (type) {
       case 0 -> (int) readByte(key) & 0xff;
       case 1 -> (int) readByte(key);
@@ -267,6 +290,10 @@ public final class GgufFile implements AutoCloseable {
 
   private Object readArray(String key) {
     int elemType = readI32(key + " array type");
+    GgufValueType et = GgufValueType.byId(elemType);
+    if (et != null) {
+      metadataTypes.put(key, new GgufValueType[] {GgufValueType.ARRAY, et});
+    }
     long count = readI64(key + " array length");
     if (count < 0 || count > file.byteSize() - pos) {
       throw error("metadata key %s: array length %d exceeds the file", key, count);
