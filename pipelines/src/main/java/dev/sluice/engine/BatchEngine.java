@@ -176,6 +176,21 @@ public final class BatchEngine {
     return true;
   }
 
+  /**
+   * Pauses or resumes a running sequence's decoding, e.g. while its consumer is slow: a paused
+   * sequence keeps its slot and KV blocks but takes no part in the following steps (its prompt
+   * still prefills), so it produces no tokens. Called on the owner thread, between steps or from a
+   * sink. Returns false when no such sequence is active.
+   */
+  public boolean setPaused(long id, boolean paused) {
+    SequenceHandle seq = byId.get(id);
+    if (seq == null || seq.finishReason != null) {
+      return false;
+    }
+    seq.paused = paused;
+    return true;
+  }
+
   /** Sequences admitted and running. */
   public int running() {
     return numRunning;
@@ -218,6 +233,9 @@ public final class BatchEngine {
     try {
       buildBatch();
       int rows = batch.numSeqs;
+      if (rows == 0) {
+        return false; // every running sequence is paused
+      }
       try {
         runner.forward(batch, logits);
       } catch (RuntimeException e) {
@@ -316,7 +334,7 @@ public final class BatchEngine {
     // Decoding sequences first: one token each, and the budget always covers them.
     for (int i = 0; i < numRunning; i++) {
       SequenceHandle seq = running[i];
-      if (!seq.prefilling()) {
+      if (!seq.prefilling() && !seq.paused) {
         inBatch[batch.numSeqs] = seq;
         batch.add(seq.tokens, seq.cached, 1, seq.cached, seq.blocks, seq.numBlocks);
         budget--;
