@@ -7,6 +7,9 @@ import dev.sluice.node.launch.Listener;
 import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
+import dev.sluice.node.worker.GpuWorker;
+import dev.sluice.node.worker.WorkerNode;
+import dev.sluice.node.worker.WorkerSettings;
 import dev.sluice.seed.gateway.GatewaySettings;
 import dev.sluice.seed.gateway.HttpApi;
 import java.util.ArrayList;
@@ -75,6 +78,7 @@ public final class SeedNodeMain implements Callable<Integer> {
   public Integer call() {
     ClusterNode.Prepared prepared;
     GatewaySettings gateway = null;
+    WorkerSettings workers = null;
     try {
       Map<String, Object> extra = new LinkedHashMap<>();
       node.put(extra, "--http-port", "sluice.gateway.http.port", httpPort);
@@ -94,12 +98,22 @@ public final class SeedNodeMain implements Callable<Integer> {
                 gateway.port(),
                 false));
       }
+      if (prepared.settings().roles().contains(GpuWorker.ROLE)) {
+        try {
+          workers = WorkerSettings.fromConfig(prepared.config());
+        } catch (SettingsException e) {
+          throw new StartupException(node.describe(e), e);
+        }
+      }
       PortCheck.requireFree(listeners);
     } catch (StartupException e) {
       spec.commandLine().getErr().println("seed-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
     ActorSystem<Void> system = ClusterNode.start(prepared);
+    if (workers != null) {
+      WorkerNode.start(system, workers); // single-node mode: the local worker(s)
+    }
     if (gateway != null) {
       HttpApi.start(system, gateway);
     }
