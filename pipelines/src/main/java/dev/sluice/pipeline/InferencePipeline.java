@@ -232,7 +232,11 @@ public final class InferencePipeline implements AutoCloseable {
   /** Stops accepting requests and stops the device loop (running requests fail). */
   @Override
   public void close() {
-    entry.complete();
+    try {
+      entry.complete();
+    } catch (IllegalStateException alreadyStopped) {
+      // The stream was already stopped with its materializer (its owner actor stopped).
+    }
     device.close();
   }
 
