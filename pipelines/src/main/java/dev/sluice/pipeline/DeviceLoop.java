@@ -234,6 +234,16 @@ public final class DeviceLoop implements AutoCloseable {
       fatal = t;
     } finally {
       dead = true;
+      // Requests still waiting for a window permit go on to submit(), which fails them.
+      CompletableFuture<Void> waiter;
+      synchronized (windowLock) {
+        permits = Integer.MAX_VALUE / 2;
+        waiter = permitWaiter;
+        permitWaiter = null;
+      }
+      if (waiter != null) {
+        waiter.complete(null);
+      }
       String why =
           fatal == null ? "the worker is shutting down" : "device " + name + " failed: " + fatal;
       for (Live l : new ArrayList<>(live.values())) {

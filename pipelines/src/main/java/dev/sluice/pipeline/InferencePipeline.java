@@ -143,8 +143,11 @@ public final class InferencePipeline implements AutoCloseable {
   }
 
   /**
-   * Queues a request. On {@link Submission.Status#QUEUED} run {@code events} (once): it emits
-   * {@link PipelineEvent.Started}, chunks, then a terminal event; cancel it to cancel the request.
+   * Queues a request. On {@link Submission.Status#QUEUED} run {@code events} at once, and only
+   * once: it emits {@link PipelineEvent.Started}, chunks, then a terminal event; cancelling it
+   * cancels the request. An event stream nobody runs within {@code
+   * pekko.stream.materializer.subscription-timeout} (5 s by default) is cancelled, so an abandoned
+   * request cannot hold a sequence and its KV blocks.
    */
   public Submission submit(PipelineRequest r) {
     if (device.isDead()) {
