@@ -273,8 +273,8 @@ public final class DeviceLoop implements AutoCloseable {
     Op op;
     while ((op = inbox.poll()) != null) {
       if (op instanceof Submit s) {
-        s.out().offer(new EndEvent(null, 0, 0, new PipelineEvent.Failed("device_error", why, 0)));
-        s.out().complete();
+        endQueue(
+            s.out(), new EndEvent(null, 0, 0, new PipelineEvent.Failed("device_error", why, 0)));
         releasePermit();
       }
     }
@@ -299,18 +299,17 @@ public final class DeviceLoop implements AutoCloseable {
     Prefetch.Prepared p = s.prepared();
     String id = p.request().id();
     if (live.containsKey(id)) {
-      s.out()
-          .offer(
-              new EndEvent(
-                  null,
-                  0,
-                  0,
-                  new PipelineEvent.Failed("invalid_request", "duplicate request id " + id, 0)));
-      s.out().complete();
+      endQueue(
+          s.out(),
+          new EndEvent(
+              null,
+              0,
+              0,
+              new PipelineEvent.Failed("invalid_request", "duplicate request id " + id, 0)));
       releasePermit();
       return;
     }
-    if (s.out().offer(new PipelineEvent.Started(p.tokens().length))
+    if (offer(s.out(), new PipelineEvent.Started(p.tokens().length))
         != QueueOfferResult.enqueued()) {
       releasePermit(); // its consumer is already gone
       return;
@@ -427,7 +426,7 @@ public final class DeviceLoop implements AutoCloseable {
         }
         lp = new TokenLogprobsCopy(lpBuf.logprob(), ids, lps);
       }
-      if (out.offer(new TokenEvent(token, lp)) != QueueOfferResult.enqueued()) {
+      if (offer(out, new TokenEvent(token, lp)) != QueueOfferResult.enqueued()) {
         model.engine().cancel(seq.id()); // the consumer is gone
         return true;
       }
@@ -465,8 +464,28 @@ public final class DeviceLoop implements AutoCloseable {
         return;
       }
       finished = true;
-      out.offer(e);
-      out.complete();
+      endQueue(out, e);
+    }
+  }
+
+  /**
+   * Offers to a request's output queue; a queue whose consumer is gone answers instead of throwing.
+   */
+  static QueueOfferResult offer(BoundedSourceQueue<Object> q, Object e) {
+    try {
+      return q.offer(e);
+    } catch (RuntimeException gone) {
+      return QueueOfferResult.closed();
+    }
+  }
+
+  /** Offers the last element and completes the queue; never throws (the consumer may be gone). */
+  static void endQueue(BoundedSourceQueue<Object> q, Object last) {
+    offer(q, last);
+    try {
+      q.complete();
+    } catch (RuntimeException alreadyEnded) {
+      // Cancelled or completed already: nobody is listening.
     }
   }
 

@@ -90,7 +90,7 @@ public final class InferencePipeline implements AutoCloseable {
                     CompletableFuture.supplyAsync(
                         () -> {
                           if (!job.cancelled) {
-                            job.prepared = prefetch.prepare(job.request);
+                            job.prepared = prepareSafely(prefetch, job.request);
                             if (job.prepared.tokens() != null) {
                               int n = job.prepared.tokens().length;
                               pendingTokens.addAndGet(n - job.countedTokens);
@@ -172,7 +172,7 @@ public final class InferencePipeline implements AutoCloseable {
       pendingTokens.addAndGet(-estimate);
       pendingRequests.decrementAndGet();
       job.cancelled = true;
-      pre.first().complete();
+      DeviceLoop.endQueue(pre.first(), new DeviceLoop.EndEvent(null, 0, 0, null));
       return new Submission(
           res == QueueOfferResult.dropped()
               ? Submission.Status.QUEUE_FULL
@@ -185,6 +185,16 @@ public final class InferencePipeline implements AutoCloseable {
     return new Submission(Submission.Status.QUEUED, events);
   }
 
+  /** Prefetch never fails the shared stream: an unexpected error fails only its request. */
+  private static Prefetch.Prepared prepareSafely(Prefetch prefetch, PipelineRequest r) {
+    try {
+      return prefetch.prepare(r);
+    } catch (RuntimeException | StackOverflowError e) {
+      return new Prefetch.Prepared(
+          r, null, 0, new PipelineEvent.Failed("invalid_request", "cannot tokenize: " + e, 0));
+    }
+  }
+
   private void onConsumerGone(Job job) {
     if (job != null) {
       job.cancelled = true;
@@ -193,13 +203,26 @@ public final class InferencePipeline implements AutoCloseable {
   }
 
   private void handOver(Job job) {
+    try {
+      handOverUnsafe(job);
+    } catch (RuntimeException e) {
+      // Never fail the shared stream for one request: fail only that one.
+      DeviceLoop.endQueue(
+          job.out,
+          new DeviceLoop.EndEvent(
+              null, 0, 0, new PipelineEvent.Failed("engine_error", e.toString(), 0)));
+    }
+  }
+
+  private void handOverUnsafe(Job job) {
     pendingTokens.addAndGet(-job.countedTokens);
     pendingRequests.decrementAndGet();
     Prefetch.Prepared p = job.prepared;
     if (job.cancelled && (p == null || p.rejected() == null)) {
-      if (p != null) {
-        job.out.complete();
-      }
+      DeviceLoop.endQueue(
+          job.out,
+          new DeviceLoop.EndEvent(
+              null, 0, 0, new PipelineEvent.Failed("cancelled", "the request was cancelled", 0)));
       return;
     }
     if (p == null || p.rejected() != null) {
@@ -207,8 +230,7 @@ public final class InferencePipeline implements AutoCloseable {
           p == null
               ? new PipelineEvent.Failed("cancelled", "the request was cancelled", 0)
               : p.rejected();
-      job.out.offer(new DeviceLoop.EndEvent(null, 0, 0, f));
-      job.out.complete();
+      DeviceLoop.endQueue(job.out, new DeviceLoop.EndEvent(null, 0, 0, f));
       return;
     }
     device.submit(p, job.out);
