@@ -1,5 +1,6 @@
 package dev.sluice.node.worker;
 
+import dev.sluice.node.Readiness;
 import java.util.ArrayList;
 import java.util.List;
 import org.apache.pekko.actor.Address;
@@ -39,6 +40,8 @@ public final class WorkerNode {
     for (Device d : DeviceDiscovery.discover(settings)) {
       String id = GpuWorker.entityId(host, port, d);
       ids.add(id);
+      // Declared before the entity exists, so /ready never says yes before the model is loaded.
+      Readiness.get(system).require(GpuWorker.readinessCondition(id));
       client
           .setShardLocation(id, self)
           .whenComplete(
