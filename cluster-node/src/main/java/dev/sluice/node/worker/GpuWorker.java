@@ -397,6 +397,16 @@ public final class GpuWorker extends AbstractBehavior<Object> {
       g.replyTo().tell(new Failed(g.requestId(), "draining", "the worker is shutting down", true));
       return this;
     }
+    if (g.model() != null && !g.model().isEmpty() && !g.model().equals(settings.modelName())) {
+      g.replyTo()
+          .tell(
+              new Failed(
+                  g.requestId(),
+                  "model_not_found",
+                  "this worker serves " + settings.modelName() + ", not " + g.model(),
+                  true));
+      return this;
+    }
     if (inFlight.containsKey(g.requestId())) {
       g.replyTo().tell(new Failed(g.requestId(), "invalid_request", "duplicate request id", false));
       return this;
@@ -625,7 +635,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
             new LoadReport(
                 entityId,
                 address,
-                settings.model(),
+                settings.modelName(),
                 phase == Phase.READY,
                 st.running(),
                 st.maxSeqs() == 0 ? settings.engine().maxSeqs() : st.maxSeqs(),

@@ -14,6 +14,8 @@ import java.util.Locale;
  * start-up with a message naming the key.
  *
  * @param model a local GGUF path or {@code hf://OWNER/REPO/PATH} resolved by the model resolver
+ * @param modelName the name clients ask for ({@code model} in the OpenAI API) and that load reports
+ *     carry; by default the file name without {@code .gguf}, e.g. {@code stories260K}
  * @param cpuSlots worker entities on a node without GPUs
  * @param threads compute threads per CPU slot (0: the processors divided among the slots)
  * @param backend {@code cpu} (Vector API) or {@code scalar} (reference) for CPU slots
@@ -25,6 +27,7 @@ import java.util.Locale;
  */
 public record WorkerSettings(
     String model,
+    String modelName,
     int cpuSlots,
     int threads,
     String backend,
@@ -88,8 +91,13 @@ public record WorkerSettings(
       throw new SettingsException(
           "sluice.worker.max-queued-tokens", "must be >= 1, got " + maxQueued);
     }
+    String name = Settings.string(c, "sluice.worker.model-name");
+    if (name.isEmpty()) {
+      name = defaultName(model);
+    }
     return new WorkerSettings(
         model,
+        name,
         Settings.integer(c, "sluice.worker.cpu-slots", 0, 1024),
         Settings.integer(c, "sluice.worker.threads", 0, 4096),
         backend,
@@ -99,6 +107,17 @@ public record WorkerSettings(
             c, "sluice.worker.load-report-interval", Duration.ofMillis(100), Duration.ofMinutes(1)),
         Settings.integer(c, "sluice.worker.stash-capacity", 1, 1_000_000),
         pipeline);
+  }
+
+  /** {@code hf://o/r/dir/name.gguf#sha256=...} or {@code /a/name.gguf} -> {@code name}. */
+  static String defaultName(String model) {
+    String m = model;
+    int hash = m.indexOf('#');
+    if (hash >= 0) {
+      m = m.substring(0, hash);
+    }
+    m = m.substring(m.lastIndexOf('/') + 1);
+    return m.endsWith(".gguf") ? m.substring(0, m.length() - ".gguf".length()) : m;
   }
 
   /** Compute threads of one CPU slot. */

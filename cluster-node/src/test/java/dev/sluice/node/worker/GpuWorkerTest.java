@@ -191,6 +191,7 @@ class GpuWorkerTest {
                         : FishingOutcomes.continueAndIgnore())
             .getLast();
     assertThat(r.ready()).isTrue();
+    assertThat(r.model()).isEqualTo("stories260K");
     assertThat(r.maxSequences()).isEqualTo(4);
     assertThat(r.totalKvBlocks()).isPositive();
     assertThat(r.kvBlockSize()).isEqualTo(16);
