@@ -298,7 +298,11 @@ public final class GpuWorker extends AbstractBehavior<Object> {
         InferencePipeline.start(
             loop, model, settings.pipeline(), Prefetch.PrefixLookup.NONE, prefetchExecutor, mat);
     getContext()
-        .pipeToSelf(loop.terminated(), (v, e) -> new DeviceStopped(e == null ? null : unwrap(e)));
+        .pipeToSelf(
+            // Done, not Void's null: a null result reaching a stopped worker upsets dead-letter
+            // logging.
+            loop.terminated().thenApply(v -> Done.getInstance()),
+            (v, e) -> new DeviceStopped(e == null ? null : unwrap(e)));
     getContext()
         .getLog()
         .info(
