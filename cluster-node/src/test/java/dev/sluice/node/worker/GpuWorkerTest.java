@@ -180,6 +180,61 @@ class GpuWorkerTest {
   }
 
   @Test
+  void requestsWaitWhileLoadingAndTheQueueIsBoundedInTokens() {
+    WorkerSettings base = WorkerSettings.fromConfig(system.settings().config());
+    WorkerSettings small =
+        new WorkerSettings(
+            base.model(),
+            base.modelName(),
+            1,
+            1,
+            base.backend(),
+            new dev.sluice.pipeline.DeviceModel.EngineOptions(1, 64, 16, 0, 16, 0),
+            8, // prompt tokens admitted ahead of prefill
+            base.loadReportInterval(),
+            base.stashCapacity(),
+            base.pipeline());
+    var w = kit.spawn(GpuWorker.create("test:0:cpu-7", small));
+    TestProbe<Event> holder = kit.createTestProbe(Event.class);
+    // Sent at once, while the model loads: stashed, then served.
+    w.tell(generate("h1", "Once upon a time", WorkerNodes.greedy(400), 1, holder));
+    holder.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    holder.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    // The only sequence slot is held (no ack); the next request waits with 5 prompt tokens queued.
+    TestProbe<Event> second = kit.createTestProbe(Event.class);
+    w.tell(generate("h2", "Once upon a time", WorkerNodes.greedy(4), 10, second));
+    second.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    TestProbe<Event> third = kit.createTestProbe(Event.class);
+    w.tell(generate("h3", "Once upon a time", WorkerNodes.greedy(4), 10, third));
+    Failed full = third.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    assertThat(full.reason()).isEqualTo("queue_full");
+    assertThat(full.retryable()).isTrue();
+    // A deadline already passed is refused at once.
+    TestProbe<Event> late = kit.createTestProbe(Event.class);
+    w.tell(
+        new Generate(
+            "late",
+            "stories260K",
+            new TextPrompt("Once upon a time"),
+            WorkerNodes.greedy(4),
+            System.currentTimeMillis() - 1,
+            1,
+            10,
+            late.getRef()));
+    assertThat(late.expectMessageClass(Failed.class, Duration.ofSeconds(10)).reason())
+        .isEqualTo("deadline");
+    // Freeing the slot lets the waiting request finish.
+    w.tell(new Cancel("h1"));
+    holder.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    Event e;
+    do {
+      e = second.receiveMessage(Duration.ofSeconds(30));
+    } while (e instanceof Chunk);
+    assertThat(e).isEqualTo(new Completed("h2", "length", 5, 4));
+    kit.stop(w);
+  }
+
+  @Test
   void loadReportsArePublishedEverySecond() {
     LoadReport r =
         reports
