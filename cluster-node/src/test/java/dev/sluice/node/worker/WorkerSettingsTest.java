@@ -2,6 +2,7 @@ package dev.sluice.node.worker;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
@@ -21,6 +22,9 @@ class WorkerSettingsTest {
 
   @Test
   void defaultsServeTheTinyModelOnOneCpuSlot() {
+    for (String v : new String[] {"SLUICE_MODEL", "SLUICE_MODEL_NAME", "SLUICE_CPU_SLOTS"}) {
+      assumeTrue(System.getenv(v) == null, v + " is set in the environment: defaults not visible");
+    }
     WorkerSettings s = WorkerSettings.fromConfig(with(Map.of()));
     assertThat(s.model()).isEqualTo("hf://ggml-org/models/tinyllamas/stories260K.gguf");
     assertThat(s.modelName()).isEqualTo("stories260K");
