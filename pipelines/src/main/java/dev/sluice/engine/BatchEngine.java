@@ -16,7 +16,8 @@ import java.util.Map;
  * admission, so a running sequence never runs out of cache mid-way and no preemption is needed. In
  * each step, decoding sequences go first (one token each, for steady inter-token latency), then
  * prefilling ones take chunks of at most {@code prefillChunk} tokens from what is left of the
- * budget, oldest first.
+ * budget, oldest first. A sequence paused by its consumer ({@link #setPaused}) keeps its slot and
+ * blocks but is left out of the batch until resumed.
  *
  * <p>Threading: not thread-safe; one owner thread (the device's) calls every method. Sinks and
  * samplers run on that thread, inside {@link #step}; a sink may call {@link #cancel}, which then
