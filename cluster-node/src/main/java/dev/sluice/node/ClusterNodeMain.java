@@ -7,6 +7,9 @@ import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
 import dev.sluice.node.launch.VectorModuleLauncher;
+import dev.sluice.node.worker.GpuWorker;
+import dev.sluice.node.worker.WorkerNode;
+import dev.sluice.node.worker.WorkerSettings;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -58,6 +61,7 @@ public final class ClusterNodeMain implements Callable<Integer> {
   public Integer call() {
     ClusterNode.Prepared prepared;
     ActorSystem<Void> system;
+    WorkerSettings workers = null;
     try {
       prepared = ClusterNode.prepare(node, Map.of(), Optional.empty());
       if (prepared.settings().joinsItself()) {
@@ -68,13 +72,22 @@ public final class ClusterNodeMain implements Callable<Integer> {
                     "a worker needs seed nodes to join: pass --seeds HOST:PORT[,HOST:PORT...],"
                         + " set SLUICE_SEEDS, or set sluice.cluster.seeds in the --config file")));
       }
+      if (prepared.settings().roles().contains(GpuWorker.ROLE)) {
+        try {
+          workers = WorkerSettings.fromConfig(prepared.config());
+        } catch (SettingsException e) {
+          throw new StartupException(node.describe(e), e);
+        }
+      }
       PortCheck.requireFree(ClusterNode.listeners(prepared.settings()));
       system = ClusterNode.start(prepared);
     } catch (StartupException e) {
       spec.commandLine().getErr().println("cluster-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
-    // Role work of a worker node (device discovery, GPU worker entities) is started here.
+    if (workers != null) {
+      WorkerNode.start(system, workers); // device discovery, one GpuWorker entity per device
+    }
     return ClusterNode.awaitTermination(system);
   }
 

@@ -16,7 +16,8 @@ import java.util.Map;
  * admission, so a running sequence never runs out of cache mid-way and no preemption is needed. In
  * each step, decoding sequences go first (one token each, for steady inter-token latency), then
  * prefilling ones take chunks of at most {@code prefillChunk} tokens from what is left of the
- * budget, oldest first.
+ * budget, oldest first. A sequence paused by its consumer ({@link #setPaused}) keeps its slot and
+ * blocks but is left out of the batch until resumed.
  *
  * <p>Threading: not thread-safe; one owner thread (the device's) calls every method. Sinks and
  * samplers run on that thread, inside {@link #step}; a sink may call {@link #cancel}, which then
@@ -178,6 +179,21 @@ public final class BatchEngine {
     return true;
   }
 
+  /**
+   * Pauses or resumes a running sequence's decoding, e.g. while its consumer is slow: a paused
+   * sequence keeps its slot and KV blocks but takes no part in the following steps (its prompt
+   * still prefills), so it produces no tokens. Called on the owner thread, between steps or from a
+   * sink. Returns false when no such sequence is active.
+   */
+  public boolean setPaused(long id, boolean paused) {
+    SequenceHandle seq = byId.get(id);
+    if (seq == null || seq.finishReason != null) {
+      return false;
+    }
+    seq.paused = paused;
+    return true;
+  }
+
   /** Sequences admitted and running. */
   public int running() {
     return numRunning;
@@ -220,6 +236,9 @@ public final class BatchEngine {
     try {
       buildBatch();
       int rows = batch.numSeqs;
+      if (rows == 0) {
+        return false; // every running sequence is paused
+      }
       try {
         runner.forward(batch, logits);
       } catch (RuntimeException e) {
@@ -318,7 +337,7 @@ public final class BatchEngine {
     // Decoding sequences first: one token each, and the budget always covers them.
     for (int i = 0; i < numRunning; i++) {
       SequenceHandle seq = running[i];
-      if (!seq.prefilling()) {
+      if (!seq.prefilling() && !seq.paused) {
         inBatch[batch.numSeqs] = seq;
         batch.add(seq.tokens, seq.cached, 1, seq.cached, seq.blocks, seq.numBlocks);
         budget--;

@@ -15,6 +15,7 @@ public final class SequenceHandle {
   int[] blocks; // KV block ids in position order
   int numBlocks;
   FinishReason finishReason;
+  boolean paused; // decoding skipped (BatchEngine.setPaused)
   final GenerationRequest request;
 
   SequenceHandle(long id, GenerationRequest request, int capacity) {
@@ -41,6 +42,16 @@ public final class SequenceHandle {
   /** A copy of the generated tokens. */
   public int[] outputTokens() {
     return Arrays.copyOfRange(tokens, promptLength, length);
+  }
+
+  /** Prompt and output positions whose keys and values are in the KV cache. */
+  public int cachedTokens() {
+    return cached;
+  }
+
+  /** Whether decoding is paused ({@link BatchEngine#setPaused}). */
+  public boolean paused() {
+    return paused;
   }
 
   /** True while the prompt has not been fully written to the KV cache. */

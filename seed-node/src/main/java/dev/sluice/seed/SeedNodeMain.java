@@ -8,6 +8,9 @@ import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
 import dev.sluice.node.launch.VectorModuleLauncher;
+import dev.sluice.node.worker.GpuWorker;
+import dev.sluice.node.worker.WorkerNode;
+import dev.sluice.node.worker.WorkerSettings;
 import dev.sluice.seed.alerting.Alerter;
 import dev.sluice.seed.gateway.GatewaySettings;
 import dev.sluice.seed.gateway.HttpApi;
@@ -86,6 +89,7 @@ public final class SeedNodeMain implements Callable<Integer> {
     ClusterNode.Prepared prepared;
     ActorSystem<Void> system;
     GatewaySettings gateway = null;
+    WorkerSettings workers = null;
     try {
       Map<String, Object> extra = new LinkedHashMap<>();
       node.put(extra, "--http-port", "sluice.gateway.http.port", httpPort);
@@ -105,6 +109,13 @@ public final class SeedNodeMain implements Callable<Integer> {
                 gateway.port(),
                 false));
       }
+      if (prepared.settings().roles().contains(GpuWorker.ROLE)) {
+        try {
+          workers = WorkerSettings.fromConfig(prepared.config());
+        } catch (SettingsException e) {
+          throw new StartupException(node.describe(e), e);
+        }
+      }
       PortCheck.requireFree(listeners);
       system = ClusterNode.start(prepared);
     } catch (StartupException e) {
@@ -112,6 +123,9 @@ public final class SeedNodeMain implements Callable<Integer> {
       return StartupException.EXIT_CODE;
     }
     Alerter.initFromConfig(system);
+    if (workers != null) {
+      WorkerNode.start(system, workers); // single-node mode: the local worker(s)
+    }
     if (gateway != null) {
       HttpApi.start(system, gateway);
     }

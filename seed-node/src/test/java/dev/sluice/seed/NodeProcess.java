@@ -100,6 +100,16 @@ final class NodeProcess implements AutoCloseable {
     ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
     // Nothing from the developer's environment may change what the test starts.
     pb.environment().keySet().removeIf(k -> k.startsWith("SLUICE_"));
+    // Worker-role nodes load a model before /ready: the local stories260K when the test data is
+    // there, else no worker at all (these tests never download).
+    String data = System.getProperty("sluice.data.dir", "");
+    Path model = Path.of(data.isBlank() ? "/nonexistent" : data, "models", "stories260K.gguf");
+    if (Files.isRegularFile(model)) {
+      pb.environment().put("SLUICE_MODEL", model.toString());
+      pb.environment().put("SLUICE_THREADS", "1");
+    } else {
+      pb.environment().put("SLUICE_CPU_SLOTS", "0");
+    }
     pb.environment().putAll(env);
     Path logs = Path.of("target", "it-logs");
     Files.createDirectories(logs);

@@ -1,0 +1,257 @@
+package dev.sluice.node.worker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.sluice.node.Readiness;
+import dev.sluice.node.worker.WorkerProtocol.Accepted;
+import dev.sluice.node.worker.WorkerProtocol.Ack;
+import dev.sluice.node.worker.WorkerProtocol.Cancel;
+import dev.sluice.node.worker.WorkerProtocol.Chunk;
+import dev.sluice.node.worker.WorkerProtocol.Completed;
+import dev.sluice.node.worker.WorkerProtocol.Event;
+import dev.sluice.node.worker.WorkerProtocol.Failed;
+import dev.sluice.node.worker.WorkerProtocol.Generate;
+import dev.sluice.node.worker.WorkerProtocol.LoadReport;
+import dev.sluice.node.worker.WorkerProtocol.TextPrompt;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.testkit.typed.javadsl.FishingOutcomes;
+import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
+import org.apache.pekko.cluster.sharding.typed.javadsl.EntityRef;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A worker node on the real stories260K engine, started as the jars start it, with {@code
+ * serialize-messages = on} (every protocol message goes through Kryo): the greedy text, credit flow
+ * control, cancellation freeing KV blocks, refusals, and load reports.
+ */
+class GpuWorkerTest {
+  static ActorSystem<Void> system;
+  static ActorTestKit kit;
+  static String workerId;
+  static EntityRef<WorkerProtocol.Command> worker;
+  static TestProbe<LoadReport> reports;
+
+  @BeforeAll
+  static void start() throws Exception {
+    WorkerNodes.model();
+    system = WorkerNodes.start(List.of(), Map.of("sluice.pipeline.output-buffer", 8));
+    kit = ActorTestKit.create(system);
+    WorkerSettings settings = WorkerSettings.fromConfig(system.settings().config());
+    List<String> ids = WorkerNode.start(system, settings);
+    assertThat(ids).hasSize(1);
+    workerId = ids.getFirst();
+    assertThat(workerId).endsWith(":cpu-0");
+    worker = ClusterSharding.get(system).entityRefFor(GpuWorker.TYPE_KEY, workerId);
+    reports = kit.createTestProbe(LoadReport.class);
+    var topic = kit.spawn(Topic.create(LoadReport.class, GpuWorker.LOAD_TOPIC));
+    topic.tell(Topic.subscribe(reports.getRef()));
+    await()
+        .atMost(Duration.ofSeconds(60))
+        .until(
+            () ->
+                Readiness.get(system)
+                    .snapshot()
+                    .getOrDefault(GpuWorker.readinessCondition(workerId), false));
+  }
+
+  @AfterAll
+  static void stop() {
+    if (system != null) {
+      system.terminate();
+      system.getWhenTerminated().toCompletableFuture().join();
+    }
+  }
+
+  private static Generate generate(
+      String id,
+      String prompt,
+      WorkerProtocol.GenerationParams p,
+      int credit,
+      TestProbe<Event> probe) {
+    return new Generate(
+        id, "stories260K", new TextPrompt(prompt), p, 0L, 1, credit, probe.getRef());
+  }
+
+  @Test
+  void greedyGenerationStreamsTheReferenceText() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    worker.tell(generate("g1", "Once upon a time", WorkerNodes.greedy(60), 1000, probe));
+    assertThat(probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30)).promptTokens())
+        .isEqualTo(5);
+    StringBuilder text = new StringBuilder();
+    int tokens = 0;
+    int seq = 0;
+    while (true) {
+      Event e = probe.receiveMessage(Duration.ofSeconds(30));
+      if (e instanceof Chunk c) {
+        assertThat(c.seq()).isEqualTo(seq++);
+        text.append(c.text());
+        tokens += c.tokens();
+      } else {
+        assertThat(e).isEqualTo(new Completed("g1", "length", 5, 60));
+        break;
+      }
+    }
+    assertThat(tokens).isEqualTo(60);
+    assertThat("Once upon a time" + text).startsWith("Once upon a time" + WorkerNodes.CONTINUATION);
+  }
+
+  @Test
+  void noChunkBeyondTheCreditUntilAcked() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    worker.tell(generate("c1", "Once upon a time", WorkerNodes.greedy(60), 2, probe));
+    probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    probe.expectNoMessage(Duration.ofMillis(800));
+    worker.tell(new Ack("c1", 1));
+    assertThat(probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30)).seq()).isEqualTo(2);
+    probe.expectNoMessage(Duration.ofMillis(500));
+    worker.tell(new Ack("c1", 1000));
+    int tokens = 0;
+    Event e;
+    do {
+      e = probe.receiveMessage(Duration.ofSeconds(30));
+      if (e instanceof Chunk c) {
+        tokens += c.tokens();
+      }
+    } while (e instanceof Chunk);
+    assertThat(e).isInstanceOf(Completed.class);
+    assertThat(((Completed) e).completionTokens()).isEqualTo(60);
+  }
+
+  @Test
+  void cancelFreesTheSequenceAndItsKvBlocks() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    worker.tell(generate("x1", "Once upon a time", WorkerNodes.greedy(400), 1, probe));
+    probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    // The paused sequence holds its blocks while the client does not ack.
+    LoadReport busy =
+        reports
+            .fishForMessage(
+                Duration.ofSeconds(10),
+                r ->
+                    r.workerId().equals(workerId) && r.activeSequences() == 1
+                        ? FishingOutcomes.complete()
+                        : FishingOutcomes.continueAndIgnore())
+            .getLast();
+    assertThat(busy.freeKvBlocks()).isLessThan(busy.totalKvBlocks());
+    worker.tell(new Cancel("x1"));
+    Failed f = probe.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    assertThat(f.reason()).isEqualTo("cancelled");
+    LoadReport idle =
+        reports
+            .fishForMessage(
+                Duration.ofSeconds(10),
+                r ->
+                    r.workerId().equals(workerId)
+                            && r.activeSequences() == 0
+                            && r.freeKvBlocks() == r.totalKvBlocks()
+                        ? FishingOutcomes.complete()
+                        : FishingOutcomes.continueAndIgnore())
+            .getLast();
+    assertThat(idle.ready()).isTrue();
+  }
+
+  @Test
+  void refusalsAreFailuresWithAReason() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    var hot =
+        new WorkerProtocol.GenerationParams(8, 5f, 1f, 0, 0f, 1f, 0f, 0f, 0L, false, List.of(), -1);
+    worker.tell(generate("bad", "Once upon a time", hot, 10, probe));
+    Failed bad = probe.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    assertThat(bad.reason()).isEqualTo("invalid_request");
+    assertThat(bad.retryable()).isFalse();
+    worker.tell(
+        generate("long", "Once upon a time ".repeat(2000), WorkerNodes.greedy(4), 10, probe));
+    Failed tooLong = probe.expectMessageClass(Failed.class, Duration.ofSeconds(30));
+    assertThat(tooLong.reason()).isEqualTo("prompt_too_long");
+    assertThat(tooLong.retryable()).isFalse();
+  }
+
+  @Test
+  void requestsWaitWhileLoadingAndTheQueueIsBoundedInTokens() {
+    WorkerSettings base = WorkerSettings.fromConfig(system.settings().config());
+    WorkerSettings small =
+        new WorkerSettings(
+            base.model(),
+            base.modelName(),
+            1,
+            1,
+            base.backend(),
+            new dev.sluice.pipeline.DeviceModel.EngineOptions(1, 64, 16, 0, 16, 0),
+            8, // prompt tokens admitted ahead of prefill
+            base.loadReportInterval(),
+            base.stashCapacity(),
+            base.pipeline());
+    var w = kit.spawn(GpuWorker.create("test:0:cpu-7", small));
+    TestProbe<Event> holder = kit.createTestProbe(Event.class);
+    // Sent at once, while the model loads: stashed, then served.
+    w.tell(generate("h1", "Once upon a time", WorkerNodes.greedy(400), 1, holder));
+    holder.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    holder.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    // The only sequence slot is held (no ack); the next request waits with 5 prompt tokens queued.
+    TestProbe<Event> second = kit.createTestProbe(Event.class);
+    w.tell(generate("h2", "Once upon a time", WorkerNodes.greedy(4), 10, second));
+    second.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    TestProbe<Event> third = kit.createTestProbe(Event.class);
+    w.tell(generate("h3", "Once upon a time", WorkerNodes.greedy(4), 10, third));
+    Failed full = third.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    assertThat(full.reason()).isEqualTo("queue_full");
+    assertThat(full.retryable()).isTrue();
+    // A deadline already passed is refused at once.
+    TestProbe<Event> late = kit.createTestProbe(Event.class);
+    w.tell(
+        new Generate(
+            "late",
+            "stories260K",
+            new TextPrompt("Once upon a time"),
+            WorkerNodes.greedy(4),
+            System.currentTimeMillis() - 1,
+            1,
+            10,
+            late.getRef()));
+    assertThat(late.expectMessageClass(Failed.class, Duration.ofSeconds(10)).reason())
+        .isEqualTo("deadline");
+    // Freeing the slot lets the waiting request finish.
+    w.tell(new Cancel("h1"));
+    holder.expectMessageClass(Failed.class, Duration.ofSeconds(10));
+    Event e;
+    do {
+      e = second.receiveMessage(Duration.ofSeconds(30));
+    } while (e instanceof Chunk);
+    assertThat(e).isEqualTo(new Completed("h2", "length", 5, 4));
+    kit.stop(w);
+  }
+
+  @Test
+  void loadReportsArePublishedEverySecond() {
+    LoadReport r =
+        reports
+            .fishForMessage(
+                Duration.ofSeconds(5),
+                x ->
+                    x.workerId().equals(workerId)
+                        ? FishingOutcomes.complete()
+                        : FishingOutcomes.continueAndIgnore())
+            .getLast();
+    assertThat(r.ready()).isTrue();
+    assertThat(r.model()).isEqualTo("stories260K");
+    assertThat(r.maxSequences()).isEqualTo(4);
+    assertThat(r.totalKvBlocks()).isPositive();
+    assertThat(r.kvBlockSize()).isEqualTo(16);
+    assertThat(r.address())
+        .isEqualTo(
+            org.apache.pekko.cluster.typed.Cluster.get(system).selfMember().address().toString());
+  }
+}
