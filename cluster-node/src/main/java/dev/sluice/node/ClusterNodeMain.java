@@ -1,0 +1,81 @@
+package dev.sluice.node;
+
+import dev.sluice.node.config.BuildInfo;
+import dev.sluice.node.config.SettingsException;
+import dev.sluice.node.launch.ClusterNode;
+import dev.sluice.node.launch.NodeOptions;
+import dev.sluice.node.launch.PortCheck;
+import dev.sluice.node.launch.StartupException;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import org.apache.pekko.actor.typed.ActorSystem;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code java -jar cluster-node.jar}: a worker node that joins an existing Sluice cluster.
+ *
+ * <p>Seeds come from {@code --seeds}, the environment variable {@code SLUICE_SEEDS}, or {@code
+ * sluice.cluster.seeds} in the {@code --config} file; a worker with none refuses to start.
+ */
+@Command(
+    name = "cluster-node",
+    mixinStandardHelpOptions = true,
+    versionProvider = ClusterNodeMain.Version.class,
+    sortOptions = false,
+    usageHelpAutoWidth = true,
+    description = {
+      "Runs a Sluice worker node that joins an existing cluster.",
+      "",
+      "Exit status: 0 after a clean stop, 1 if the node stopped on its own (e.g. downed),"
+          + " 2 for a bad flag, a bad configuration value or a port in use."
+    },
+    footer = {
+      "",
+      "Example: java -jar cluster-node.jar --seeds 10.0.0.1:25520 --host 10.0.0.7",
+      "Environment: SLUICE_SEEDS, SLUICE_HOST, SLUICE_PORT, SLUICE_ROLES, SLUICE_MANAGEMENT_PORT,"
+          + " SLUICE_TRANSPORT, ... (see README)."
+    })
+public final class ClusterNodeMain implements Callable<Integer> {
+  @Mixin NodeOptions node;
+
+  @Spec CommandLine.Model.CommandSpec spec;
+
+  public static void main(String[] args) {
+    System.exit(new CommandLine(new ClusterNodeMain()).execute(args));
+  }
+
+  @Override
+  public Integer call() {
+    ClusterNode.Prepared prepared;
+    try {
+      prepared = ClusterNode.prepare(node, Map.of(), Optional.empty());
+      if (prepared.settings().joinsItself()) {
+        throw new StartupException(
+            node.describe(
+                new SettingsException(
+                    "sluice.cluster.seeds",
+                    "a worker needs seed nodes to join: pass --seeds HOST:PORT[,HOST:PORT...],"
+                        + " set SLUICE_SEEDS, or set sluice.cluster.seeds in the --config file")));
+      }
+      PortCheck.requireFree(ClusterNode.listeners(prepared.settings()));
+    } catch (StartupException e) {
+      spec.commandLine().getErr().println("cluster-node: " + e.getMessage());
+      return StartupException.EXIT_CODE;
+    }
+    ActorSystem<Void> system = ClusterNode.start(prepared);
+    // Role work of a worker node (device discovery, GPU worker entities) is started here.
+    return ClusterNode.awaitTermination(system);
+  }
+
+  /** {@code --version}: the build version, which is also the cluster app-version. */
+  static final class Version implements CommandLine.IVersionProvider {
+    @Override
+    public String[] getVersion() {
+      return new String[] {"Sluice cluster-node " + BuildInfo.version()};
+    }
+  }
+}
