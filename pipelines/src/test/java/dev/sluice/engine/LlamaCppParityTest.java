@@ -81,16 +81,18 @@ class LlamaCppParityTest {
 
   /**
    * Tolerance on |lp - lp_llama| / (1 + |lp_llama|), by how llama.cpp rounds activations: not at
-   * all for F32 weights, to f16 for F16, to bf16 for BF16, and to 8-bit blocks (Q8_0, Q8_K) for the
-   * quantized types. An engine that keeps f32 activations (the reference) measured up to 1e-5,
-   * 0.004, 0.024 and 0.07..0.17 respectively on these models.
+   * all for F32 weights, to f16 for F16, to bf16 for BF16, and to 8-bit blocks (Q8_0, or Q8_K for
+   * the K-quants) for the quantized types. Engines that keep f32 activations (the reference and
+   * Sluice's scalar backend) measured up to 3e-5, 0.006, 0.038 and 0.12..0.26 on these models;
+   * Sluice's CPU backend, which rounds activations as llama.cpp does, 0.0..0.10 on the quantized
+   * ones.
    */
   static double tolerance(TypeMix mix) {
     return switch (mix) {
       case F32 -> 2e-3;
       case F16 -> 0.02;
       case BF16 -> 0.06;
-      default -> 0.25;
+      default -> 0.35;
     };
   }
 
