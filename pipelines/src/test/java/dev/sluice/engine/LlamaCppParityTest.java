@@ -115,7 +115,7 @@ class LlamaCppParityTest {
   void greedyTokensMatchLlamaCpp(String arch, TypeMix mix) throws Exception {
     assumeTrue(llama != null, LlamaCpp.missingReason());
     Shape shape = Shape.small(arch, 256, 2, 4, 2, 512);
-    SyntheticModel.Builder b = SyntheticModel.builder(shape, mix).seed(1234);
+    SyntheticModel.Builder b = SyntheticModel.builder(shape, mix).seed(1234).parityScaling();
     int vocab;
     if (arch.equals("qwen2")) {
       Path data = dataDir();
