@@ -199,6 +199,7 @@ class LlamaCppParityTest {
       for (SluiceEngines.Engine e : engines) {
         double maxDiff = 0;
         int ties = 0;
+        double widestTie = 0;
         for (LlamaCpp.Run run : runs) {
           int[] prompt = run.prompt();
           float[] logits = e.prefill(prompt);
@@ -212,6 +213,7 @@ class LlamaCppParityTest {
             if (mine != theirs) {
               if (run.margin(s) < tie) {
                 ties++;
+                widestTie = Math.max(widestTie, run.margin(s));
               } else {
                 failures.add(
                     String.format(
@@ -240,11 +242,14 @@ class LlamaCppParityTest {
         report.append(
             String.format(
                 Locale.ROOT,
-                "; %s: max |dlogprob|/(1+|logprob|) %.5f (tolerance %.4f), near-tie flips %d",
+                "; %s: max |dlogprob|/(1+|logprob|) %.5f (tolerance %.4f), near-tie flips %d"
+                    + " (widest margin flipped %.4f, allowed %.3f)",
                 e.name(),
                 maxDiff,
                 tol,
-                ties));
+                ties,
+                widestTie,
+                tie));
         if (maxDiff > tol) {
           failures.add(
               String.format(
