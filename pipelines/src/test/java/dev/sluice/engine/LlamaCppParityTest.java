@@ -98,15 +98,17 @@ class LlamaCppParityTest {
 
   /**
    * llama.cpp margins (top-1 minus top-2 logit) below this are near-ties that the type's rounding
-   * can flip, so either choice is accepted there. With 8-bit activations llama.cpp's logits sit
-   * about 1.5% away from exact arithmetic, i.e. a few tenths at the logit sizes of these models.
+   * can flip, so either choice is accepted there. With 8-bit activations llama.cpp's logits sit a
+   * few percent away from exact arithmetic, i.e. a few tenths at the logit spread (8) of these
+   * models: engines with f32 activations chose differently at margins up to 0.48 on quantized
+   * files, Sluice's CPU backend up to 0.26.
    */
   static double tieMargin(TypeMix mix) {
     return switch (mix) {
       case F32 -> 0.005;
       case F16 -> 0.05;
       case BF16 -> 0.2;
-      default -> 0.5;
+      default -> 0.75;
     };
   }
 
