@@ -13,11 +13,12 @@ import java.util.stream.IntStream;
  * in Sluice and in llama.cpp. The vocabulary comes from a real GGUF vocabulary file (its {@code
  * tokenizer.*} keys are copied) or is a synthetic SentencePiece-style list.
  *
- * <p>Weights are scaled so activations stay near unit size through any depth: embeddings N(0, 1),
- * matrices N(0, 1/fan_in), norms near 1. The output matrix is scaled by {@link Builder#outputScale}
- * so that greedy choices have clear logit margins (random logits of unit spread would leave
- * near-ties that rounding differences between engines could flip). The same seed always gives the
- * same bytes, whatever the thread count (each row has its own random stream).
+ * <p>Weights are scaled so activations stay sane through any depth: embeddings N(0, 1), matrices
+ * N(0, 1/fan_in), norms near 1. The output matrix is scaled by {@link Builder#outputScale} so that
+ * greedy choices have wider logit margins (random logits of unit spread would leave near-ties that
+ * rounding differences between engines could flip); {@link Builder#parityScaling} is the setting
+ * the llama.cpp parity tests use. The same seed always gives the same bytes, whatever the thread
+ * count (each row has its own random stream).
  */
 public final class SyntheticModel {
 
@@ -163,6 +164,8 @@ public final class SyntheticModel {
     private final TypeMix mix;
     private long seed = 42;
     private float outputScale = 4f;
+    private float residualGain = 1f;
+    private boolean scaleTiedEmbedding;
     private Path vocabFile;
     private int syntheticVocab = 512;
 
@@ -178,11 +181,34 @@ public final class SyntheticModel {
 
     /**
      * Standard deviation of the logits for a unit-RMS hidden state (default 4): larger values
-     * spread the logits, so greedy choices have wider margins. Ignored for tied output (the
-     * embedding is the output; its N(0, 1) rows give logits of spread sqrt(dim)).
+     * spread the logits. Applies to a separate output matrix (and to a tied embedding with {@link
+     * #parityScaling}).
      */
     public Builder outputScale(float outputScale) {
       this.outputScale = outputScale;
+      return this;
+    }
+
+    /**
+     * Gain of the matrices that write into the residual stream, attn_output and ffn_down (default
+     * 1).
+     */
+    public Builder residualGain(float residualGain) {
+      this.residualGain = residualGain;
+      return this;
+    }
+
+    /**
+     * The scaling the llama.cpp parity tests use: logits of spread 8, a residual stream 12 times
+     * the default, and a tied embedding scaled like an output matrix. With a tied embedding at N(0,
+     * 1) the current token's own row scores |e|^2 / rms(h) against logits of spread |e| =
+     * sqrt(dim), so such a model mostly repeats its input, a weak test; a residual stream several
+     * times larger than the embedding keeps that self-score from winning.
+     */
+    public Builder parityScaling() {
+      this.outputScale = 8f;
+      this.residualGain = 12f;
+      this.scaleTiedEmbedding = true;
       return this;
     }
 
@@ -249,7 +275,9 @@ public final class SyntheticModel {
       int f = shape.ffn;
       int n = shape.layers;
       float inv = 1f / (float) Math.sqrt(d);
-      matrix(w, "token_embd", "token_embd", -1, d, vocab, 1f);
+      // with parityScaling a tied embedding doubles as an output matrix of spread outputScale
+      boolean tiedScaled = shape.tiedOutput && scaleTiedEmbedding;
+      matrix(w, "token_embd", "token_embd", -1, d, vocab, tiedScaled ? outputScale * inv : 1f);
       vector(w, "output_norm.weight", d, 1f, 0.1f);
       if (!shape.tiedOutput) {
         matrix(w, "output", "output", -1, d, vocab, outputScale * inv);
@@ -265,11 +293,11 @@ public final class SyntheticModel {
           vector(w, p + "attn_k.bias", kv, 0f, 0.1f);
           vector(w, p + "attn_v.bias", kv, 0f, 0.1f);
         }
-        matrix(w, p + "attn_output", "attn_output", l, d, d, inv);
+        matrix(w, p + "attn_output", "attn_output", l, d, d, residualGain * inv);
         vector(w, p + "ffn_norm.weight", d, 1f, 0.1f);
         matrix(w, p + "ffn_gate", "ffn_gate", l, d, f, inv);
         matrix(w, p + "ffn_up", "ffn_up", l, d, f, inv);
-        matrix(w, p + "ffn_down", "ffn_down", l, f, d, 1f / (float) Math.sqrt(f));
+        matrix(w, p + "ffn_down", "ffn_down", l, f, d, residualGain / (float) Math.sqrt(f));
       }
       w.write(path);
     }
