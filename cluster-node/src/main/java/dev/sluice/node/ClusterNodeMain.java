@@ -51,6 +51,7 @@ public final class ClusterNodeMain implements Callable<Integer> {
   @Override
   public Integer call() {
     ClusterNode.Prepared prepared;
+    ActorSystem<Void> system;
     try {
       prepared = ClusterNode.prepare(node, Map.of(), Optional.empty());
       if (prepared.settings().joinsItself()) {
@@ -62,11 +63,11 @@ public final class ClusterNodeMain implements Callable<Integer> {
                         + " set SLUICE_SEEDS, or set sluice.cluster.seeds in the --config file")));
       }
       PortCheck.requireFree(ClusterNode.listeners(prepared.settings()));
+      system = ClusterNode.start(prepared);
     } catch (StartupException e) {
       spec.commandLine().getErr().println("cluster-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
-    ActorSystem<Void> system = ClusterNode.start(prepared);
     // Role work of a worker node (device discovery, GPU worker entities) is started here.
     return ClusterNode.awaitTermination(system);
   }

@@ -8,6 +8,10 @@ import dev.sluice.node.config.NodeSettings;
 import dev.sluice.node.launch.ClusterNode;
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -72,6 +76,7 @@ class ClusterFormationTest {
   }
 
   static final List<ActorSystem<Void>> nodes = new ArrayList<>();
+  static final List<Integer> managementPorts = new ArrayList<>();
 
   @BeforeAll
   static void formCluster() throws IOException {
@@ -95,7 +100,9 @@ class ClusterFormationTest {
     Map<String, Object> flags = new HashMap<>();
     flags.put("sluice.cluster.seeds", seeds);
     flags.put("sluice.node.port", 0);
-    flags.put("sluice.management.port", freePort());
+    int managementPort = freePort();
+    managementPorts.add(managementPort);
+    flags.put("sluice.management.port", managementPort);
     flags.put(
         "sluice.serialization.kryo.classes",
         List.of(Echo.Ping.class.getName(), Echo.Pong.class.getName()));
@@ -178,16 +185,28 @@ class ClusterFormationTest {
     assertThat(replies.receiveMessage(Duration.ofSeconds(10)).text()).isEqualTo("again");
   }
 
+  private static int ready(int port) throws Exception {
+    HttpClient http = HttpClient.newHttpClient();
+    return http.send(
+            HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/ready")).build(),
+            HttpResponse.BodyHandlers.discarding())
+        .statusCode();
+  }
+
   @Test
-  void readinessConditionsGateReadyUntilSatisfied() {
-    Readiness r = Readiness.get(nodes.get(1));
-    assertThat(r.conditionsMet()).isTrue();
+  void readyOnTheManagementPortFollowsTheReadinessConditions() {
+    ActorSystem<Void> node = nodes.get(1);
+    int port = managementPorts.get(1);
+    await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> ready(port) == 200);
+
+    Readiness r = Readiness.get(node);
     r.require("model-loaded:cpu0");
-    assertThat(new ReadinessCheck(nodes.get(1).classicSystem()).get().toCompletableFuture().join())
-        .isFalse();
+    await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> ready(port) == 500);
     r.satisfy("model-loaded:cpu0");
-    assertThat(new ReadinessCheck(nodes.get(1).classicSystem()).get().toCompletableFuture().join())
-        .isTrue();
+    await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> ready(port) == 200);
+    r.unsatisfy("model-loaded:cpu0");
+    await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> ready(port) == 500);
     r.withdraw("model-loaded:cpu0");
+    await().atMost(Duration.ofSeconds(10)).ignoreExceptions().until(() -> ready(port) == 200);
   }
 }

@@ -140,7 +140,9 @@ public final class BatchEngine {
     }
     SequenceHandle seq =
         new SequenceHandle(
-            nextId++, request, Math.min(promptLen + request.maxTokens(), settings.maxSeqLen() + 1));
+            nextId++,
+            request,
+            (int) Math.min((long) promptLen + request.maxTokens(), settings.maxSeqLen() + 1L));
     seq.blocks = new int[maxBlocksPerSeq];
     if (request.maxTokens() == 0) {
       seq.finishReason = FinishReason.LENGTH;

@@ -1,5 +1,10 @@
 package dev.sluice.engine;
 
+import dev.sluice.engine.sampling.Sampler;
+import dev.sluice.engine.sampling.SamplerState;
+import dev.sluice.engine.sampling.SamplingParams;
+import dev.sluice.engine.sampling.TokenLogprobs;
+
 /**
  * Chooses a sequence's next token from its logits. One instance per sequence (it may keep state,
  * such as a seeded random generator), called on the engine's owner thread.
@@ -25,5 +30,17 @@ public interface TokenSampler {
       }
       return best;
     };
+  }
+
+  /**
+   * One sequence's sampling with the {@link Sampler} of the owner thread (shared by its sequences),
+   * the sequence's parameters and state. When {@code logprobs} is given and {@code
+   * params.logprobs() >= 0}, it holds the chosen token's log-probabilities when the sink's {@link
+   * TokenSink#onToken} runs (same thread, right after sampling).
+   */
+  static TokenSampler of(
+      Sampler sampler, SamplingParams params, SamplerState state, TokenLogprobs logprobs) {
+    return (logits, off, vocab, tokens, len) ->
+        sampler.sample(logits, off, params, state, logprobs);
   }
 }

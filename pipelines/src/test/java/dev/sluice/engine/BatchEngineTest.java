@@ -7,6 +7,8 @@ import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.testing.TestData;
+import dev.sluice.engine.tokenizer.StreamingDetokenizer;
+import dev.sluice.engine.tokenizer.Tokenizer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -89,6 +91,27 @@ class BatchEngineTest {
     assertThat(h.outputTokens()).containsExactly(r.ids());
     assertThat(engine.promptTokensProcessed()).isEqualTo(5);
     assertThat(pool.freeBlocks()).isEqualTo(pool.numBlocks());
+  }
+
+  @Test
+  void greedyTextEqualsTheReadmeText() {
+    Tokenizer tokenizer = Tokenizer.fromGguf(file);
+    int[] prompt = tokenizer.encode("Once upon a time", tokenizer.addsBos(), false);
+    assertThat(prompt).containsExactly(Arrays.copyOf(REF, 5));
+    KvBlockPool pool = new KvBlockPool(runner.kvCache());
+    BatchEngine engine = new BatchEngine(runner, pool, new BatchEngine.Settings(2, 16, 3, 128));
+    Recorder r = new Recorder();
+    engine.submit(
+        new GenerationRequest(
+            prompt, 57, tokenizer.endOfGenerationIds(), TokenSampler.greedy(), r));
+    runToIdle(engine);
+    StreamingDetokenizer detok = tokenizer.newStreamingDetokenizer(false);
+    StringBuilder text = new StringBuilder("Once upon a time");
+    for (int t : r.ids()) {
+      text.append(detok.push(t));
+    }
+    text.append(detok.flush());
+    assertThat(text.toString()).isEqualTo(TestData.STORIES_TEXT);
   }
 
   @Test
@@ -211,5 +234,49 @@ class BatchEngineTest {
     runToIdle(engine);
     assertThat(big.tokens).hasSize(150);
     assertThat(next.ids()).containsExactly(Arrays.copyOfRange(REF, 5, REF.length));
+  }
+
+  @Test
+  void decodeStepsAllocateNothingOnceWarm() {
+    // One compute thread, so all work happens on this thread and its allocation counter sees it.
+    try (CpuBackend one = new CpuBackend(1);
+        ModelRunner r = one.load(ModelLoader.load(file), new KvCacheSpec(768, 8))) {
+      BatchEngine engine =
+          new BatchEngine(
+              r, new KvBlockPool(r.kvCache()), new BatchEngine.Settings(4, 16, 16, 2048));
+      TokenSink quiet =
+          new TokenSink() {
+            @Override
+            public boolean onToken(SequenceHandle seq, int token) {
+              return true;
+            }
+
+            @Override
+            public void onFinish(SequenceHandle seq, FinishReason reason, Throwable error) {}
+          };
+      for (int i = 0; i < 3; i++) {
+        engine.submit(
+            new GenerationRequest(
+                Arrays.copyOf(REF, 5 + i), 2000, null, TokenSampler.greedy(), quiet));
+      }
+      com.sun.management.ThreadMXBean mx =
+          (com.sun.management.ThreadMXBean)
+              java.lang.management.ManagementFactory.getThreadMXBean();
+      long tid = Thread.currentThread().threadId();
+      // Until the JIT has compiled the Vector API paths, the interpreter boxes vectors; a real
+      // per-step allocation would never go away, so wait for a quiet window of 40 steps.
+      long allocated = Long.MAX_VALUE;
+      for (int round = 0; round < 40 && allocated >= 1024; round++) {
+        long before = mx.getThreadAllocatedBytes(tid);
+        for (int i = 0; i < 40; i++) {
+          engine.step();
+        }
+        allocated = mx.getThreadAllocatedBytes(tid) - before;
+      }
+      assertThat(engine.running()).isEqualTo(3);
+      assertThat(allocated)
+          .as("bytes allocated by 40 decode steps of 3 sequences")
+          .isLessThan(1024);
+    }
   }
 }

@@ -191,8 +191,7 @@ public final class GenerateCommand implements Callable<Integer> {
               runner, new KvBlockPool(kv), new BatchEngine.Settings(1, 512, 512, positions));
       Sampler sampler = new Sampler(vocab);
       SamplerState state = new SamplerState(params);
-      TokenSampler tokenSampler =
-          (logits, off, n, tokens, len) -> sampler.sample(logits, off, params, state, null);
+      TokenSampler tokenSampler = TokenSampler.of(sampler, params, state, null);
       StreamingDetokenizer detok = tokenizer.newStreamingDetokenizer(false);
       Printer printer = new Printer(out, detok);
       out.print(prompt);

@@ -40,8 +40,10 @@ import picocli.CommandLine.Spec;
       CommandLine.HelpCommand.class,
     },
     description = {
-      "Runs a Sluice seed node. Without --config: a single-node cluster on 127.0.0.1 with every role"
-          + " (seed, gateway, scheduler, worker), HTTP API on 8080, management on 8558.",
+      "Runs a Sluice seed node (control plane). Without --config it uses the embedded"
+          + " single-node configuration: every role (seed, gateway, scheduler, worker) on 127.0.0.1,"
+          + " no seeds, so with no flags at all it is a one-node cluster (HTTP API on 8080,"
+          + " management on 8558).",
       "",
       "Exit status: 0 after a clean stop, 1 if the node stopped on its own (e.g. downed),"
           + " 2 for a bad flag, a bad configuration value or a port in use."
@@ -74,6 +76,7 @@ public final class SeedNodeMain implements Callable<Integer> {
   @Override
   public Integer call() {
     ClusterNode.Prepared prepared;
+    ActorSystem<Void> system;
     GatewaySettings gateway = null;
     try {
       Map<String, Object> extra = new LinkedHashMap<>();
@@ -95,11 +98,11 @@ public final class SeedNodeMain implements Callable<Integer> {
                 false));
       }
       PortCheck.requireFree(listeners);
+      system = ClusterNode.start(prepared);
     } catch (StartupException e) {
       spec.commandLine().getErr().println("seed-node: " + e.getMessage());
       return StartupException.EXIT_CODE;
     }
-    ActorSystem<Void> system = ClusterNode.start(prepared);
     if (gateway != null) {
       HttpApi.start(system, gateway);
     }

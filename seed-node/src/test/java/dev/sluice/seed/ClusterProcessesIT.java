@@ -120,11 +120,19 @@ class ClusterProcessesIT {
     NodeProcess.Response models = NodeProcess.get(seed.httpPort(), "/v1/models");
     assertThat(models.status()).isEqualTo(200);
     assertThat(models.body()).contains("\"object\":\"list\"");
-    assertThat(seed.process().output())
-        .contains("Cluster remoting (tcp) listening on 127.0.0.1:" + seed.port())
-        .contains("Management HTTP listening on http://127.0.0.1:" + seed.managementPort())
-        .contains("HTTP API (OpenAI-compatible) listening on http://127.0.0.1:" + seed.httpPort())
-        .contains("roles [seed, gateway, scheduler, worker]");
+    // Logging is asynchronous: the lines may trail the listeners by a moment.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(seed.process().output())
+                    .contains("Cluster remoting (tcp) listening on 127.0.0.1:" + seed.port())
+                    .contains(
+                        "Management HTTP listening on http://127.0.0.1:" + seed.managementPort())
+                    .contains(
+                        "HTTP API (OpenAI-compatible) listening on http://127.0.0.1:"
+                            + seed.httpPort())
+                    .contains("roles [seed, gateway, scheduler, worker]"));
 
     long killedAt = System.nanoTime();
     w2.process().kill();
@@ -149,9 +157,13 @@ class ClusterProcessesIT {
         "[test] worker-2 removed " + seconds + " s after SIGKILL; seed and worker-1 Up");
 
     // The membership log of the seed shows the crash and the removal.
-    assertThat(seed.process().output())
-        .contains("Member unreachable: " + w2.address())
-        .contains("Member removed: " + w2.address());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(seed.process().output())
+                    .contains("Member unreachable: " + w2.address())
+                    .contains("Member removed: " + w2.address()));
     assertThat(seed.process().process.isAlive()).isTrue();
     assertThat(w1.process().process.isAlive()).isTrue();
   }
@@ -171,9 +183,14 @@ class ClusterProcessesIT {
     List<Path> dirs = new ArrayList<>();
     for (Node n : all) {
       Path dir = Path.of("/dev/shm", "sluice-aeron-" + n.process().process.pid());
-      assertThat(n.process().output())
-          .contains("Cluster remoting (aeron-udp)")
-          .contains(dir.toString());
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .untilAsserted(
+              () ->
+                  assertThat(n.process().output())
+                      .contains("Cluster remoting (aeron-udp)")
+                      .contains(dir.toString()));
+      assertThat(dir).isDirectory();
       dirs.add(dir);
     }
     for (Node n : List.of(w2, w1, seed)) {

@@ -1,6 +1,7 @@
 package dev.sluice.node.launch;
 
 import com.typesafe.config.Config;
+import com.typesafe.config.ConfigException;
 import dev.sluice.node.config.NodeConfig;
 import dev.sluice.node.config.NodeSettings;
 import dev.sluice.node.config.SettingsException;
@@ -91,13 +92,26 @@ public final class ClusterNode {
     return l;
   }
 
-  /** Starts the actor system and management; logs one line per listener. */
+  /**
+   * Starts the actor system and management; logs one line per listener.
+   *
+   * @throws StartupException when the actor system refuses its configuration or cannot bind
+   */
   public static ActorSystem<Void> start(Prepared prepared) {
     NodeSettings s = prepared.settings();
     if (s.transport() == Transport.AERON_UDP) {
       AeronDirs.sweepStale(s.aeronDirParent());
     }
-    ActorSystem<Void> system = ActorSystem.create(guardian(), s.clusterName(), prepared.config());
+    ActorSystem<Void> system;
+    try {
+      system = ActorSystem.create(guardian(), s.clusterName(), prepared.config());
+    } catch (ConfigException e) {
+      // A pekko.* key set directly in a file or -D property, which the settings records do not
+      // read.
+      throw new StartupException("invalid configuration: " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      throw new StartupException("cannot start the node: " + e, e);
+    }
     if (s.transport() == Transport.AERON_UDP) {
       // Pekko deletes the directory when the media driver stops; this covers an aborted start.
       system.getWhenTerminated().thenRun(() -> AeronDirs.delete(s.aeronDir()));
@@ -124,7 +138,7 @@ public final class ClusterNode {
             (uri, error) -> {
               if (error != null) {
                 log.error("Management HTTP could not start; stopping the node", error);
-                system.terminate();
+                stop(system, "management HTTP could not start");
               } else {
                 log.info(
                     "Management HTTP listening on {} (/alive, /ready; route providers {})",
@@ -162,6 +176,22 @@ public final class ClusterNode {
     }
     log.warn("Node stopped: {}", reason.map(Object::toString).orElse("actor system terminated"));
     return EXIT_FAILED;
+  }
+
+  /**
+   * Stops the node because part of it failed: it leaves the cluster (coordinated shutdown) and
+   * {@link #awaitTermination} returns {@link #EXIT_FAILED}.
+   */
+  public static void stop(ActorSystem<?> system, String why) {
+    CoordinatedShutdown.get(system.classicSystem()).run(new Failure(why));
+  }
+
+  /** The coordinated-shutdown reason for {@link #stop}. */
+  private record Failure(String why) implements CoordinatedShutdown.Reason {
+    @Override
+    public String toString() {
+      return "failure: " + why;
+    }
   }
 
   private static Behavior<Void> guardian() {

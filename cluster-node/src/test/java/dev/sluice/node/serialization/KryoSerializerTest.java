@@ -17,6 +17,7 @@ import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
 import org.apache.pekko.actor.testkit.typed.javadsl.TestProbe;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.javadsl.Adapter;
+import org.apache.pekko.pattern.StatusReply;
 import org.apache.pekko.serialization.Serialization;
 import org.apache.pekko.serialization.SerializationExtension;
 import org.apache.pekko.serialization.Serializers;
@@ -150,6 +151,43 @@ class KryoSerializerTest {
     assertThatThrownBy(() -> serialization(a).serialize(new Unlisted("secret")).get())
         .hasMessageContaining("Class is not registered")
         .hasMessageContaining(Unlisted.class.getName());
+  }
+
+  @Test
+  void aMessageLargerThanTheLimitIsRefused() {
+    // 100k floats = 400 KB > the 256 KiB default of sluice.serialization.kryo.max-message-size.
+    Generate huge =
+        new Generate(
+            "m",
+            List.of(),
+            Map.of(),
+            Priority.STANDARD,
+            new Usage(0, 0),
+            Optional.empty(),
+            new float[100_000],
+            Instant.EPOCH,
+            Duration.ZERO,
+            UUID.randomUUID(),
+            new ArrayList<>(),
+            a.<Usage>createTestProbe().ref());
+    assertThatThrownBy(() -> serialization(a).serialize(huge).get())
+        .hasMessageContaining("Buffer overflow");
+  }
+
+  @Test
+  void statusRepliesCarryKryoPayloads() {
+    // Pekko's own serializer writes the StatusReply wrapper and delegates the record to Kryo.
+    StatusReply<Usage> reply = StatusReply.success(new Usage(7, 8));
+    Serialization sa = serialization(a);
+    byte[] bytes = sa.serialize(reply).get();
+    Object back =
+        serialization(b)
+            .deserialize(
+                bytes,
+                sa.findSerializerFor(reply).identifier(),
+                Serializers.manifestFor(sa.findSerializerFor(reply), reply))
+            .get();
+    assertThat(back).isEqualTo(reply);
   }
 
   @Test

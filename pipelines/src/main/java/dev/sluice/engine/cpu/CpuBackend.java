@@ -93,6 +93,8 @@ public final class CpuBackend implements Backend {
     private final ModelWeights w;
     private final ModelConfig c;
     private final KvCacheSpec kv;
+    private final int blockShift; // log2(blockSize)
+    private final int blockMask; // blockSize - 1
     private final WorkerPool pool;
     private final float[][] attnNorm; // (layers, dim)
     private final float[][] ffnNorm; // (layers, dim)
@@ -136,6 +138,8 @@ public final class CpuBackend implements Backend {
       this.w = w;
       this.c = w.config();
       this.kv = kv;
+      this.blockShift = Integer.numberOfTrailingZeros(kv.blockSize());
+      this.blockMask = kv.blockSize() - 1;
       this.pool = pool;
       try {
         int layers = c.layers();
@@ -175,6 +179,9 @@ public final class CpuBackend implements Backend {
         ropeFreq = new double[half];
         for (int i = 0; i < half; i++) {
           ropeFreq[i] = Math.pow(c.ropeTheta(), -2.0 * i / c.ropeDim()) / c.ropeScale();
+          if (w.ropeFreqs() != null) {
+            ropeFreq[i] /= w.ropeFreqs().data().getAtIndex(F32, i); // Llama 3.1 frequency factors
+          }
         }
         ensureCapacity(1);
       } catch (RuntimeException | Error e) {
@@ -367,8 +374,9 @@ public final class CpuBackend implements Backend {
     }
 
     private int cacheOffset(StepBatch b, int s, int pos) {
-      int block = b.blockTable[s * b.maxBlocksPerSeq + pos / kv.blockSize()];
-      return (block * kv.blockSize() + pos % kv.blockSize()) * c.kvDim();
+      // blockSize is a power of two (KvCacheSpec checks it): shift and mask instead of / and %.
+      int block = b.blockTable[s * b.maxBlocksPerSeq + (pos >>> blockShift)];
+      return ((block << blockShift) + (pos & blockMask)) * c.kvDim();
     }
 
     private void ropeAngles(int pos) {

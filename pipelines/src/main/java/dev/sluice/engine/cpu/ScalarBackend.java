@@ -212,6 +212,9 @@ public final class ScalarBackend implements Backend {
       float p = pos / c.ropeScale();
       for (int i = 0; i < n / 2; i++) {
         double theta = p * Math.pow(c.ropeTheta(), -2.0 * i / n);
+        if (w.ropeFreqs() != null) {
+          theta /= w.ropeFreqs().data().getAtIndex(F32, i); // Llama 3.1 frequency factors
+        }
         float cos = (float) Math.cos(theta);
         float sin = (float) Math.sin(theta);
         // NORM pairs adjacent dimensions; NEOX pairs the two halves of the rotated part.

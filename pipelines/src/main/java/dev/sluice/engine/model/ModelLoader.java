@@ -54,7 +54,13 @@ public final class ModelLoader {
         file.tensors().containsKey("output.weight")
             ? matrix(file, "output.weight", c.vocabSize(), c.dim())
             : embedding;
-    return new ModelWeights(c, embedding, List.copyOf(layers), outputNorm, output);
+    // Llama 3.1-style frequency factors: they change every position's rotation, so they travel
+    // with the weights and every backend applies (or refuses) them.
+    GgufTensor ropeFreqs =
+        file.tensors().containsKey("rope_freqs.weight")
+            ? vector(file, "rope_freqs.weight", c.ropeDim() / 2)
+            : null;
+    return new ModelWeights(c, embedding, List.copyOf(layers), outputNorm, output, ropeFreqs);
   }
 
   /** Reads and validates the hyper-parameters only. */

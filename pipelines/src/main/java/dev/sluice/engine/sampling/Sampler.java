@@ -65,13 +65,13 @@ public final class Sampler {
     int chosen;
     boolean penalties = p.hasPenalties() && state.size() > 0;
     if (p.greedy() && !penalties) {
-      chosen = argmax(logits, offset);
+      chosen = SamplerMath.argmax(logits, offset, vocab);
     } else {
       System.arraycopy(logits, offset, work, 0, vocab);
       if (penalties) {
         applyPenalties(p, state);
       }
-      chosen = p.greedy() ? argmax(work, 0) : draw(p, state);
+      chosen = p.greedy() ? SamplerMath.argmax(work, 0, vocab) : draw(p, state);
     }
     state.accept(chosen);
     if (logprobs != null && p.logprobs() >= 0) {
@@ -80,29 +80,21 @@ public final class Sampler {
     return chosen;
   }
 
-  private int argmax(float[] a, int off) {
-    int best = 0;
-    float bv = Float.NEGATIVE_INFINITY;
-    boolean any = false;
-    for (int i = 0; i < vocab; i++) {
-      float v = a[off + i];
-      if (v > bv || (!any && v == bv)) {
-        bv = v;
-        best = i;
-        any = true;
-      }
-    }
-    return best;
-  }
+  private static final int SEEN = 1 << 30;
 
+  /**
+   * Penalizes the tokens of the last {@code penaltyWindow} recorded: the repetition penalty for any
+   * token seen there (prompt included), presence and frequency for generated occurrences.
+   */
   private void applyPenalties(SamplingParams p, SamplerState state) {
     int[] hist = state.history();
     int end = state.size();
     int from = p.penaltyWindow() < 0 ? 0 : Math.max(0, end - p.penaltyWindow());
+    int generatedFrom = state.promptLength();
     for (int i = from; i < end; i++) {
       int t = hist[i];
       if (t >= 0 && t < vocab) {
-        counts[t]++;
+        counts[t] = (counts[t] | SEEN) + (i >= generatedFrom ? 1 : 0);
       }
     }
     float rep = p.repetitionPenalty();
@@ -113,58 +105,77 @@ public final class Sampler {
       if (t < 0 || t >= vocab || counts[t] == 0) {
         continue; // out of range, or already penalized
       }
-      int c = counts[t];
+      int c = counts[t] & (SEEN - 1);
       counts[t] = 0;
       float l = work[t];
       l = l <= 0 ? l * rep : l / rep;
-      work[t] = l - c * freq - pres;
+      work[t] = c > 0 ? l - c * freq - pres : l;
     }
   }
 
   private int draw(SamplingParams p, SamplerState state) {
     float inv = 1f / p.temperature();
-    int n = vocab;
-    for (int i = 0; i < n; i++) {
-      float v = work[i] * inv;
-      idx[i] = i;
-      val[i] = v != v ? Float.NEGATIVE_INFINITY : v; // NaN never wins
-    }
-    if (p.topK() > 0 && p.topK() < n) {
-      selectTop(n, p.topK());
-      n = p.topK();
-    }
-    // Softmax over the candidates (unnormalized: the draw scales by the sum).
-    float max = Float.NEGATIVE_INFINITY;
-    for (int i = 0; i < n; i++) {
-      max = Math.max(max, val[i]);
+    int k = p.topK();
+    int n;
+    boolean ids; // whether idx[] holds the ids (else position i is token i)
+    float max;
+    if (k > 0 && k < vocab) {
+      // Top-k is invariant under temperature: select on the logits, scale only the k kept.
+      if (k <= HEAP_TOP_K) {
+        heapTopK(k);
+      } else {
+        for (int i = 0; i < vocab; i++) {
+          float v = work[i];
+          idx[i] = i;
+          val[i] = v != v ? Float.NEGATIVE_INFINITY : v;
+        }
+        selectTop(vocab, k);
+      }
+      n = k;
+      ids = true;
+      max = Float.NEGATIVE_INFINITY;
+      for (int i = 0; i < n; i++) {
+        val[i] *= inv;
+        max = Math.max(max, val[i]);
+      }
+    } else {
+      n = vocab;
+      ids = false;
+      max = SamplerMath.scaleAndMax(work, 0, val, n, inv);
     }
     if (max == Float.NEGATIVE_INFINITY) {
-      return lowestId(n); // every candidate masked: no distribution to draw from
+      return ids ? lowestId(n) : 0; // every candidate masked: no distribution to draw from
     }
-    double sum = 0;
-    for (int i = 0; i < n; i++) {
-      float e = (float) Math.exp(val[i] - max);
-      val[i] = e;
-      sum += e;
-    }
-    if (p.topP() < 1f) {
-      n = nucleus(n, p.topP() * sum);
-    }
-    if (p.minP() > 0f) {
-      float pmax = 0;
-      for (int i = 0; i < n; i++) {
-        pmax = Math.max(pmax, val[i]);
+    double sum = SamplerMath.expAndSum(val, n, max); // unnormalized probabilities
+    boolean topP = p.topP() < 1f;
+    if (topP || p.minP() > 0f) {
+      // Min-p keeps a most-likely prefix, and so does top-p: apply min-p's threshold first, and a
+      // bound below which no token can be in the nucleus (all tokens at or below e < (1-p)*sum/V
+      // weigh less than the tail top-p cuts), then run the nucleus on what is left.
+      float threshold = 0f;
+      if (p.minP() > 0f) {
+        float emax = 0f; // exp(max - max): 1, up to the exp implementation's rounding
+        for (int i = 0; i < n; i++) {
+          emax = Math.max(emax, val[i]);
+        }
+        threshold = p.minP() * emax;
       }
-      float threshold = p.minP() * pmax;
+      if (topP) {
+        threshold = Math.max(threshold, (float) ((1.0 - p.topP()) * sum / n));
+      }
       int m = 0;
       for (int i = 0; i < n; i++) {
         if (val[i] >= threshold) {
-          idx[m] = idx[i];
+          idx[m] = ids ? idx[i] : i;
           val[m] = val[i];
           m++;
         }
       }
       n = m;
+      ids = true;
+      if (topP) {
+        n = nucleus(n, p.topP() * sum);
+      }
     }
     double total = 0;
     for (int i = 0; i < n; i++) {
@@ -175,10 +186,67 @@ public final class Sampler {
     for (int i = 0; i < n; i++) {
       acc += val[i];
       if (r < acc) {
-        return idx[i];
+        return ids ? idx[i] : i;
       }
     }
-    return idx[n - 1]; // rounding at the very end of the range
+    return ids ? idx[n - 1] : n - 1; // rounding at the very end of the range
+  }
+
+  /** Above this k, quickselect over a copy of the vocabulary beats the bounded heap scan. */
+  private static final int HEAP_TOP_K = 512;
+
+  /**
+   * The k best logits of {@code work} into idx/val[0..k), by one scan with a bounded min-heap (the
+   * worst kept at the root; most tokens are rejected by one comparison).
+   */
+  private void heapTopK(int k) {
+    int size = 0;
+    for (int i = 0; i < vocab; i++) {
+      float v = work[i];
+      if (v != v) {
+        v = Float.NEGATIVE_INFINITY;
+      }
+      if (size < k) {
+        // sift up: parent must be worse than (or equal to) child
+        int c = size++;
+        while (c > 0) {
+          int pa = (c - 1) >>> 1;
+          if (v > val[pa]) { // the new entry (highest id so far) is worse unless strictly larger
+            break;
+          }
+          idx[c] = idx[pa];
+          val[c] = val[pa];
+          c = pa;
+        }
+        idx[c] = i;
+        val[c] = v;
+      } else if (v > val[0]) { // ties keep the earlier (lower) id
+        int c = 0;
+        while (true) {
+          int l = 2 * c + 1;
+          if (l >= size) {
+            break;
+          }
+          int w = l;
+          if (l + 1 < size && worse(l + 1, l)) {
+            w = l + 1;
+          }
+          if (!(val[w] < v)) { // w is not worse than the new entry (equal: w has lower id)
+            break;
+          }
+          idx[c] = idx[w];
+          val[c] = val[w];
+          c = w;
+        }
+        idx[c] = i;
+        val[c] = v;
+      }
+    }
+  }
+
+  /** a worse than b: smaller value, then higher id. */
+  private boolean worse(int a, int b) {
+    return val[a] < val[b] || (val[a] == val[b] && idx[a] > idx[b]);
   }
 
   private int lowestId(int n) {
@@ -284,14 +352,9 @@ public final class Sampler {
   }
 
   private void fillLogprobs(float[] logits, int off, int chosen, int top, TokenLogprobs out) {
-    float max = Float.NEGATIVE_INFINITY;
-    for (int i = 0; i < vocab; i++) {
-      max = Math.max(max, logits[off + i]);
-    }
-    double sum = 0;
-    for (int i = 0; i < vocab; i++) {
-      sum += Math.exp(logits[off + i] - max);
-    }
+    // val[] is free once the token is drawn: use it for the vectorized log-sum-exp.
+    float max = SamplerMath.scaleAndMax(logits, off, val, vocab, 1f);
+    double sum = SamplerMath.expAndSum(val, vocab, max);
     float lse = (float) (max + Math.log(sum));
     out.set(chosen, logits[off + chosen] - lse);
     out.clearTop();

@@ -13,6 +13,7 @@ public final class SamplerState {
   private long rng;
   private int[] history;
   private int size;
+  private int promptEnd; // history[0 .. promptEnd) are prompt tokens
 
   /** A state seeded with {@code params.seed()}, or a random seed when it is {@code null}. */
   public SamplerState(SamplingParams params) {
@@ -31,8 +32,20 @@ public final class SamplerState {
   }
 
   /**
-   * Records a token as seen (for the penalties). {@link Sampler#sample} records the tokens it
-   * picks; call this for prompt tokens that the penalties should also count.
+   * Records prompt tokens: the repetition penalty counts them, presence and frequency penalties do
+   * not (OpenAI's and vLLM's definitions). Call before the first {@link Sampler#sample}.
+   */
+  public void acceptPrompt(int[] tokens, int off, int len) {
+    if (promptEnd != size) {
+      throw new IllegalStateException("prompt tokens must come before generated ones");
+    }
+    acceptAll(tokens, off, len);
+    promptEnd = size;
+  }
+
+  /**
+   * Records a generated token (for the penalties). {@link Sampler#sample} records the tokens it
+   * picks itself.
    */
   public void accept(int token) {
     if (size == history.length) {
@@ -55,6 +68,11 @@ public final class SamplerState {
 
   int[] history() {
     return history;
+  }
+
+  /** How many of the recorded tokens are prompt tokens. */
+  public int promptLength() {
+    return promptEnd;
   }
 
   /** The next uniform double in [0, 1). */

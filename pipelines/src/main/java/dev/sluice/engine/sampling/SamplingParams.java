@@ -116,6 +116,19 @@ public record SamplingParams(
     return this;
   }
 
+  /**
+   * The ids that end the sequence: the model's end-of-generation tokens and {@link
+   * #stopTokenIds()}, sorted, without duplicates.
+   */
+  public int[] stopTokens(int[] endOfGeneration) {
+    return java.util.stream.IntStream.concat(
+            java.util.Arrays.stream(endOfGeneration),
+            stopTokenIds.stream().mapToInt(Integer::intValue))
+        .sorted()
+        .distinct()
+        .toArray();
+  }
+
   /** Whether tokens are chosen by argmax. */
   public boolean greedy() {
     return temperature == 0f;

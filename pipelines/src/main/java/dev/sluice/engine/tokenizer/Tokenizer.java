@@ -10,7 +10,6 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.PriorityQueue;
 
 /**
  * The tokenizer of a GGUF model, built from its {@code tokenizer.ggml.*} metadata, that encodes and
@@ -58,6 +57,7 @@ public final class Tokenizer {
   private final boolean addSpacePrefix;
   private final boolean cleanSpaces;
   private final int[] spmByteTokens; // SentencePiece: byte -> <0xAB> token, or -1
+  private final TextIndex spmIndex; // SentencePiece: token lookup by text range
   private final PreTokenizer pre;
   private final BpeModel bpe;
 
@@ -212,7 +212,7 @@ public final class Tokenizer {
       fimSep = findControl("<|file_sep|>");
     }
     for (int id : new int[] {fimPad, fimRep, fimSep, eosId, eotId, eomId}) {
-      if (id >= 0) {
+      if (id >= 0 && id < n) {
         eog.set(id);
       }
     }
@@ -231,10 +231,11 @@ public final class Tokenizer {
         eog.set(id);
       }
     }
-    bos = bosId;
-    eos = eosId;
+    // llama.cpp's defaults (BOS/EOS 11 for byte-level BPE) may not exist in a small vocabulary.
+    bos = bosId < n ? bosId : -1;
+    eos = eosId < n ? eosId : -1;
     eot = eotId;
-    unk = unkId;
+    unk = unkId < n ? unkId : -1;
 
     // Special tokens matched in raw text, longest (in UTF-8 bytes) first.
     List<Integer> specials = new ArrayList<>();
@@ -261,9 +262,11 @@ public final class Tokenizer {
         }
         spmByteTokens[b] = id == null ? -1 : id;
       }
+      spmIndex = new TextIndex(texts);
       bpe = null;
     } else {
       spmByteTokens = null;
+      spmIndex = null;
       String[] merges = f.require("tokenizer.ggml.merges", String[].class);
       bpe = new BpeModel(texts, ids, merges, ignoreMerges);
     }
@@ -291,6 +294,16 @@ public final class Tokenizer {
    */
   public static Tokenizer fromGguf(GgufFile file, String pre) {
     return new Tokenizer(file, pre);
+  }
+
+  /**
+   * Reads the tokenizer of the GGUF file at {@code path} (the tokenizer keeps no reference to the
+   * file, which is closed on return).
+   */
+  public static Tokenizer load(java.nio.file.Path path) throws java.io.IOException {
+    try (GgufFile f = GgufFile.open(path)) {
+      return fromGguf(f);
+    }
   }
 
   private static int specialId(GgufFile f, String key, int dflt, int n) {
@@ -559,23 +572,17 @@ public final class Tokenizer {
       next[i] = i + 1 < n ? i + 1 : -1;
       off += cl;
     }
-    // Highest score first; ties go to the leftmost pair.
-    PriorityQueue<long[]> queue =
-        new PriorityQueue<>(
-            (x, y) -> {
-              int c =
-                  Float.compare(Float.intBitsToFloat((int) y[0]), Float.intBitsToFloat((int) x[0]));
-              return c != 0 ? c : Long.compare(x[1], y[1]);
-            });
+    SpmQueue queue = new SpmQueue(Math.max(4, n));
     for (int i = 1; i < n; i++) {
       addSpmBigram(text, start, len, i - 1, i, queue);
     }
     while (!queue.isEmpty()) {
-      long[] bg = queue.poll();
-      int left = (int) bg[1];
-      int right = (int) bg[2];
-      // Stale: a side was merged since (llama.cpp compares the combined length).
-      if (len[left] == 0 || len[right] == 0 || len[left] + len[right] != bg[3]) {
+      int size = queue.topSize();
+      int left = queue.pop();
+      int right = next[left];
+      // Stale: a side was merged since (llama.cpp compares the combined length; lengths only
+      // grow, and while both sides live they stay neighbours).
+      if (len[left] == 0 || right < 0 || len[right] == 0 || len[left] + len[right] != size) {
         continue;
       }
       len[left] += len[right];
@@ -588,12 +595,12 @@ public final class Tokenizer {
       addSpmBigram(text, start, len, left, next[left], queue);
     }
     for (int i = 0; i >= 0 && n > 0; i = next[i]) {
-      String piece = text.substring(start[i], start[i] + len[i]);
-      Integer id = ids.get(piece);
-      if (id != null) {
+      int id = spmIndex.find(text, start[i], len[i]);
+      if (id >= 0) {
         out.add(id);
       } else {
         // Merged symbols are always tokens, so only single characters get here: byte fallback.
+        String piece = text.substring(start[i], start[i] + len[i]);
         for (byte b : piece.getBytes(StandardCharsets.UTF_8)) {
           int bt = spmByteTokens[b & 0xff];
           out.add(bt >= 0 ? bt : unk);
@@ -602,17 +609,88 @@ public final class Tokenizer {
     }
   }
 
-  private void addSpmBigram(
-      String text, int[] start, int[] len, int left, int right, PriorityQueue<long[]> queue) {
+  private void addSpmBigram(String text, int[] start, int[] len, int left, int right, SpmQueue q) {
     if (left < 0 || right < 0) {
       return;
     }
-    Integer id = ids.get(text.substring(start[left], start[left] + len[left] + len[right]));
-    if (id == null) {
-      return;
+    int size = len[left] + len[right];
+    int id = spmIndex.find(text, start[left], size);
+    if (id >= 0) {
+      q.push(scores[id], left, size);
     }
-    queue.add(
-        new long[] {Float.floatToRawIntBits(scores[id]), left, right, len[left] + len[right]});
+  }
+
+  /**
+   * Max-heap of SentencePiece bigrams: highest score first, then the leftmost (llama.cpp's
+   * comparator); each entry carries the combined length used for the staleness check.
+   */
+  private static final class SpmQueue {
+    private long[] keys; // (inverted sortable score) << 32 | left: smallest first
+    private int[] sizes;
+    private int n;
+
+    SpmQueue(int cap) {
+      keys = new long[cap];
+      sizes = new int[cap];
+    }
+
+    boolean isEmpty() {
+      return n == 0;
+    }
+
+    void push(float score, int left, int size) {
+      int bits = Float.floatToIntBits(score == 0f ? 0f : score); // -0.0 ties with 0.0
+      int sortable = bits >= 0 ? bits : bits ^ 0x7fffffff; // ascending with the float value
+      long key = ((long) ~sortable << 32) | left; // descending score, then ascending left
+      if (n == keys.length) {
+        keys = Arrays.copyOf(keys, n * 2);
+        sizes = Arrays.copyOf(sizes, n * 2);
+      }
+      int i = n++;
+      while (i > 0) {
+        int p = (i - 1) >>> 1;
+        if (keys[p] <= key) {
+          break;
+        }
+        keys[i] = keys[p];
+        sizes[i] = sizes[p];
+        i = p;
+      }
+      keys[i] = key;
+      sizes[i] = size;
+    }
+
+    int topSize() {
+      return sizes[0];
+    }
+
+    /** Removes the top entry and returns its left index. */
+    int pop() {
+      int left = (int) keys[0];
+      long key = keys[--n];
+      int size = sizes[n];
+      int i = 0;
+      while (true) {
+        int c = 2 * i + 1;
+        if (c >= n) {
+          break;
+        }
+        if (c + 1 < n && keys[c + 1] < keys[c]) {
+          c++;
+        }
+        if (key <= keys[c]) {
+          break;
+        }
+        keys[i] = keys[c];
+        sizes[i] = sizes[c];
+        i = c;
+      }
+      if (n > 0) {
+        keys[i] = key;
+        sizes[i] = size;
+      }
+      return left;
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -7,7 +7,10 @@ import dev.sluice.engine.Backend;
 import dev.sluice.engine.KvCacheSpec;
 import dev.sluice.engine.ModelRunner;
 import dev.sluice.engine.StepBatch;
+import dev.sluice.engine.gguf.GgmlType;
 import dev.sluice.engine.gguf.GgufFile;
+import dev.sluice.engine.gguf.GgufTensor;
+import dev.sluice.engine.model.ModelConfig;
 import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.model.ModelWeights;
 import dev.sluice.engine.testing.Npy;
@@ -172,6 +175,67 @@ class Stories260KLogitsTest {
           .isInstanceOf(IllegalArgumentException.class)
           .hasMessageContaining("sequence 0")
           .hasMessageContaining("block table entry 1 is 7");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("backends")
+  void ropeFrequencyFactorsDivideTheAngles(String name, Supplier<Backend> factory)
+      throws Exception {
+    try (GgufFile f = GgufFile.open(TestData.file("models/stories260K.gguf"));
+        Backend backend = factory.get();
+        java.lang.foreign.Arena arena = java.lang.foreign.Arena.ofConfined()) {
+      ModelWeights w = ModelLoader.load(f);
+      ModelConfig c = w.config();
+      // Factors of 2 on every frequency halve every angle: the same as linear scaling by 2.
+      java.lang.foreign.MemorySegment twos = arena.allocate(4L * c.ropeDim() / 2);
+      for (int i = 0; i < c.ropeDim() / 2; i++) {
+        twos.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT_UNALIGNED, i, 2f);
+      }
+      GgufTensor freqs =
+          new GgufTensor("rope_freqs.weight", GgmlType.F32, new long[] {c.ropeDim() / 2}, twos);
+      ModelWeights withFactors =
+          new ModelWeights(c, w.tokenEmbedding(), w.layers(), w.outputNorm(), w.output(), freqs);
+      ModelConfig scaled =
+          new ModelConfig(
+              c.architecture(),
+              c.dim(),
+              c.hiddenDim(),
+              c.layers(),
+              c.heads(),
+              c.kvHeads(),
+              c.headDim(),
+              c.vocabSize(),
+              c.contextLength(),
+              c.rmsEps(),
+              c.ropeTheta(),
+              c.ropeDim(),
+              c.ropeType(),
+              2f,
+              c.qkvBias());
+      ModelWeights linear =
+          new ModelWeights(scaled, w.tokenEmbedding(), w.layers(), w.outputNorm(), w.output());
+      int[] blocks = {0, 1, 2, 3, 4, 5, 6, 7};
+      float[] a;
+      float[] b;
+      float[] plain;
+      try (ModelRunner r = backend.load(withFactors, new KvCacheSpec(8, BLOCK))) {
+        a = runChunked(r, N, blocks);
+      }
+      try (ModelRunner r = backend.load(linear, new KvCacheSpec(8, BLOCK))) {
+        b = runChunked(r, N, blocks);
+      }
+      try (ModelRunner r = backend.load(w, new KvCacheSpec(8, BLOCK))) {
+        plain = runChunked(r, N, blocks);
+      }
+      double diff = 0;
+      double changed = 0;
+      for (int i = 0; i < a.length; i++) {
+        diff = Math.max(diff, Math.abs(a[i] - b[i]));
+        changed = Math.max(changed, Math.abs(a[i] - plain[i]));
+      }
+      assertThat(diff).as("factors 2 vs linear scale 2").isLessThan(1e-4);
+      assertThat(changed).as("the factors change the result").isGreaterThan(1e-2);
     }
   }
 

@@ -254,4 +254,44 @@ class SamplerTest {
     assertThat(s.sample(rows, V, p, new SamplerState(4), null))
         .isEqualTo(s.sample(row1, 0, p, new SamplerState(4), null));
   }
+
+  @Test
+  void promptTokensCountForRepetitionButNotForPresenceOrFrequency() {
+    float[] l = new float[V];
+    l[7] = 1.0f;
+    l[8] = 0.9f;
+    Sampler s = new Sampler(V);
+    SamplingParams presence = SamplingParams.builder().temperature(0).presencePenalty(2f).build();
+    SamplerState st = new SamplerState(0);
+    st.acceptPrompt(new int[] {7, 7, 7}, 0, 3);
+    assertThat(s.sample(l, presence, st)).isEqualTo(7); // the prompt's 7s are not penalized
+    assertThat(s.sample(l, presence, st)).isEqualTo(8); // the generated 7 is
+    SamplingParams repetition =
+        SamplingParams.builder().temperature(0).repetitionPenalty(2f).build();
+    SamplerState st2 = new SamplerState(0);
+    st2.acceptPrompt(new int[] {7}, 0, 1);
+    assertThat(s.sample(l, repetition, st2)).isEqualTo(8); // 1.0 / 2 < 0.9
+  }
+
+  @Test
+  void sequenceSamplerFollowsTheEngineSequence() {
+    Sampler shared = new Sampler(V);
+    SamplingParams p = SamplingParams.builder().temperature(0.8f).seed(99L).build();
+    int[] seq = new int[40];
+    seq[0] = 1;
+    seq[1] = 2;
+    int len = 2;
+    SequenceSampler a = new SequenceSampler(shared, p, 2);
+    for (int i = 0; i < 30; i++) {
+      seq[len] = a.sample(randomLogits(i), 0, V, seq, len);
+      len++;
+    }
+    // The same seed over the same logits replays the same tokens.
+    SamplerState st = new SamplerState(99L);
+    st.acceptPrompt(new int[] {1, 2}, 0, 2);
+    for (int i = 0; i < 30; i++) {
+      assertThat(shared.sample(randomLogits(i), p, st)).isEqualTo(seq[2 + i]);
+    }
+    assertThat(a.seed()).isEqualTo(99L);
+  }
 }

@@ -16,7 +16,7 @@ public final class TestData {
     370, 432, 352, 266, 268, 388
   };
 
-  /** The greedy continuation of "Once upon a time" in models/README.md. */
+  /** The greedy continuation (57 tokens) of "Once upon a time" in models/README.md. */
   public static final String STORIES_TEXT =
       "Once upon a time, there was a little girl named Lily. She loved to play outside in the"
           + " park. One day, she saw a big, red ball. She wanted to play with it, but it was too"

@@ -9,6 +9,7 @@ import static org.apache.pekko.http.javadsl.server.Directives.pathPrefix;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.sluice.node.launch.ClusterNode;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.http.javadsl.Http;
@@ -45,7 +46,7 @@ public final class HttpApi {
           if (error != null) {
             log.error(
                 "HTTP API could not listen on {}:{}; stopping the node", s.host(), s.port(), error);
-            system.terminate();
+            ClusterNode.stop(system, "the HTTP API could not listen");
           } else {
             log.info(
                 "HTTP API (OpenAI-compatible) listening on http://{}:{}",
