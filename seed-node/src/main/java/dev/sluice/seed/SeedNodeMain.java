@@ -7,8 +7,10 @@ import dev.sluice.node.launch.Listener;
 import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
+import dev.sluice.seed.admission.AdmissionSettings;
+import dev.sluice.seed.gateway.Gateway;
 import dev.sluice.seed.gateway.GatewaySettings;
-import dev.sluice.seed.gateway.HttpApi;
+import dev.sluice.seed.sim.SimulatedWorker;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -86,6 +88,7 @@ public final class SeedNodeMain implements Callable<Integer> {
       if (prepared.settings().roles().contains("gateway")) {
         try {
           gateway = GatewaySettings.fromConfig(prepared.config(), prepared.settings());
+          AdmissionSettings.fromConfig(prepared.config()); // fail at start-up, naming the key
         } catch (SettingsException e) {
           throw new StartupException(node.describe(e), e);
         }
@@ -104,7 +107,11 @@ public final class SeedNodeMain implements Callable<Integer> {
       return StartupException.EXIT_CODE;
     }
     if (gateway != null) {
-      HttpApi.start(system, gateway);
+      Gateway.start(system, prepared.config(), gateway);
+    }
+    if (prepared.settings().roles().contains("worker")
+        && prepared.config().getBoolean("sluice.worker.simulated.enabled")) {
+      SimulatedWorker.init(system, prepared.config());
     }
     return ClusterNode.awaitTermination(system);
   }
