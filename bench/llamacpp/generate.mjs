@@ -54,13 +54,14 @@ for (const prompt of prompts) {
             if (wantProbabilities) {
                 const entries = [...out.probabilities.entries()];
                 if (top > 0) {
-                    const ranked = entries.sort((a, b) => b[1] - a[1]).slice(0, top);
+                    // probabilities that underflowed to 0 have no finite log: leave them out
+                    const ranked = entries.filter(e => e[1] > 0).sort((a, b) => b[1] - a[1]).slice(0, top);
                     run.steps.push({top: ranked.map(([id, p]) => [id, Math.log(p)])});
                 }
                 if (firstLogprobs && run.tokens.length === 1) {
                     const lp = new Array(vocabSize ?? entries.length).fill(null);
                     for (const [id, p] of out.probabilities.entries())
-                        lp[id] = Math.log(p);
+                        lp[id] = p > 0 ? Math.log(p) : null;
                     run.firstLogprobs = lp;
                 }
             }

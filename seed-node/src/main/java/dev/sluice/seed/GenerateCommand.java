@@ -11,6 +11,9 @@ import dev.sluice.engine.ModelRunner;
 import dev.sluice.engine.SequenceHandle;
 import dev.sluice.engine.TokenSampler;
 import dev.sluice.engine.TokenSink;
+import dev.sluice.engine.chat.ChatMessage;
+import dev.sluice.engine.chat.ChatTemplate;
+import dev.sluice.engine.chat.ChatTemplateException;
 import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.cpu.ScalarBackend;
 import dev.sluice.engine.gguf.GgufFile;
@@ -27,6 +30,8 @@ import dev.sluice.engine.tokenizer.TokenizerException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -110,6 +115,16 @@ public final class GenerateCommand implements Callable<Integer> {
   BackendKind backend;
 
   @Option(
+      names = "--chat",
+      description =
+          "Send the prompt as a user message through the model's chat template"
+              + " (tokenizer.chat_template) and print only the reply.")
+  boolean chat;
+
+  @Option(names = "--system", description = "A system message (with --chat).")
+  String system;
+
+  @Option(
       names = "--context",
       defaultValue = "2048",
       description =
@@ -131,6 +146,9 @@ public final class GenerateCommand implements Callable<Integer> {
     if (threads != null && threads < 1) {
       err.println("error: --threads must be >= 1, got " + threads);
       return 2;
+    }
+    if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
+      return relaunchWithVectorModule(err);
     }
     Path file;
     try {
@@ -166,7 +184,31 @@ public final class GenerateCommand implements Callable<Integer> {
       err.println("error: " + e.getMessage());
       return 2;
     }
-    int[] promptIds = tokenizer.encode(prompt, tokenizer.addsBos(), false);
+    int[] promptIds;
+    if (chat) {
+      String rendered;
+      try {
+        ChatTemplate template = ChatTemplate.fromGguf(gguf, tokenizer);
+        List<ChatMessage> messages = new ArrayList<>();
+        if (system != null) {
+          messages.add(ChatMessage.system(system));
+        }
+        messages.add(ChatMessage.user(prompt));
+        rendered = template.render(messages, true);
+      } catch (ChatTemplateException e) {
+        err.println("error: " + e.getMessage());
+        return 2;
+      }
+      // The template writes BOS itself when the model wants one; special tokens are parsed.
+      String bos = tokenizer.bosId() >= 0 ? tokenizer.tokenText(tokenizer.bosId()) : null;
+      boolean addBos = tokenizer.addsBos() && (bos == null || !rendered.startsWith(bos));
+      promptIds = tokenizer.encode(rendered, addBos, true);
+    } else if (system != null) {
+      err.println("error: --system needs --chat");
+      return 2;
+    } else {
+      promptIds = tokenizer.encode(prompt, tokenizer.addsBos(), false);
+    }
     int maxSeqLen = Math.min(context, weights.config().contextLength());
     int blockSize = 16;
     if (promptIds.length >= maxSeqLen) {
@@ -194,8 +236,10 @@ public final class GenerateCommand implements Callable<Integer> {
       TokenSampler tokenSampler = TokenSampler.of(sampler, params, state, null);
       StreamingDetokenizer detok = tokenizer.newStreamingDetokenizer(false);
       Printer printer = new Printer(out, detok);
-      out.print(prompt);
-      out.flush();
+      if (!chat) {
+        out.print(prompt); // a completion continues the prompt; a chat reply stands alone
+        out.flush();
+      }
       printer.start = System.nanoTime();
       engine.submit(
           new GenerationRequest(
@@ -231,6 +275,38 @@ public final class GenerateCommand implements Callable<Integer> {
           printer.reason.name().toLowerCase(Locale.ROOT));
       err.flush();
       return 0;
+    }
+  }
+
+  /**
+   * The kernels need the incubating Vector API, which a jar manifest cannot enable: {@code java
+   * -jar seed-node.jar generate} runs again as a child JVM with the flag, sharing stdin/stdout.
+   */
+  private static int relaunchWithVectorModule(PrintWriter err) {
+    ProcessHandle.Info info = ProcessHandle.current().info();
+    if (Boolean.getBoolean("sluice.relaunched")
+        || info.command().isEmpty()
+        || info.arguments().isEmpty()) {
+      err.println(
+          "error: the engine needs the Vector API: run java --add-modules jdk.incubator.vector"
+              + " --enable-native-access=ALL-UNNAMED -jar seed-node.jar generate ... (or set"
+              + " JDK_JAVA_OPTIONS=--add-modules=jdk.incubator.vector)");
+      return 2;
+    }
+    java.util.List<String> cmd = new java.util.ArrayList<>();
+    cmd.add(info.command().get());
+    cmd.add("--add-modules=jdk.incubator.vector");
+    cmd.add("--enable-native-access=ALL-UNNAMED");
+    cmd.add("-Dsluice.relaunched=true");
+    cmd.addAll(java.util.List.of(info.arguments().get()));
+    try {
+      return new ProcessBuilder(cmd).inheritIO().start().waitFor();
+    } catch (IOException e) {
+      err.println("error: cannot start " + cmd.get(0) + ": " + e.getMessage());
+      return 1;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 130;
     }
   }
 

@@ -3,11 +3,15 @@ package dev.sluice.seed;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import dev.sluice.engine.gguf.GgufFile;
+import dev.sluice.engine.gguf.GgufTensor;
+import dev.sluice.engine.gguf.GgufWriter;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
 /** The {@code generate} command end to end on the real stories260K model. */
@@ -84,5 +88,48 @@ class GenerateCommandTest {
     Run badBackend = run("--backend", "tpu");
     assertThat(badBackend.code()).isEqualTo(2);
     assertThat(badBackend.err()).contains("--backend").contains("scalar, cpu");
+  }
+
+  @Test
+  void chatModeRendersTheTemplateAndPrintsOnlyTheReply(@TempDir Path tmp) throws Exception {
+    // stories260K with a ChatML template added: the reply is nonsense, the plumbing is real.
+    Path withTemplate = tmp.resolve("chat.gguf");
+    try (GgufFile src = GgufFile.open(model())) {
+      GgufWriter w = new GgufWriter().copyMetadata(src, "");
+      w.putString(
+          "tokenizer.chat_template",
+          "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n'"
+              + " + message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+              + "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}");
+      for (GgufTensor t : src.tensors().values()) {
+        w.addTensor(
+            t.name(),
+            t.type(),
+            t.shape(),
+            out -> out.write(t.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)));
+      }
+      w.write(withTemplate);
+    }
+    Run r =
+        run(
+            "--model",
+            withTemplate.toString(),
+            "--chat",
+            "--prompt",
+            "Hi",
+            "-n",
+            "5",
+            "--temperature",
+            "0",
+            "--backend",
+            "scalar");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.out()).doesNotContain("im_start").doesNotContain("Hi");
+    // "<s><|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n" as SentencePiece text.
+    assertThat(r.err()).containsPattern("prompt [1-9][0-9] tokens");
+
+    Run plain = run("--model", model().toString(), "--chat", "-n", "5");
+    assertThat(plain.code()).isEqualTo(2);
+    assertThat(plain.err()).contains("no tokenizer.chat_template");
   }
 }

@@ -33,17 +33,30 @@ public final class CpuBackend implements Backend {
   private static final ValueLayout.OfFloat F32 =
       ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+  /**
+   * Below this many multiply-adds a job runs on the calling thread alone: waking the workers costs
+   * microseconds, more than tiny models' matrices take (stories260K's are 4-33 K).
+   */
+  static final long SERIAL_MACS = 48 * 1024;
+
   private final int threads;
+  private final long serialMacs;
   private final List<Runner> runners = new ArrayList<>();
 
   /**
    * @param threads compute threads, the caller included (so {@code threads - 1} are started)
    */
   public CpuBackend(int threads) {
+    this(threads, SERIAL_MACS);
+  }
+
+  /** For tests: {@code serialMacs = 0} sends every job to the workers, however small. */
+  CpuBackend(int threads, long serialMacs) {
     if (threads < 1) {
       throw new IllegalArgumentException("threads must be >= 1, got " + threads);
     }
     this.threads = threads;
+    this.serialMacs = serialMacs;
   }
 
   /** A backend with one compute thread per available processor. */
@@ -62,7 +75,7 @@ public final class CpuBackend implements Backend {
 
   @Override
   public ModelRunner load(ModelWeights weights, KvCacheSpec kvCache) {
-    Runner r = new Runner(weights, kvCache, new WorkerPool(threads, "sluice-cpu"));
+    Runner r = new Runner(weights, kvCache, new WorkerPool(threads, "sluice-cpu"), serialMacs);
     runners.add(r);
     return r;
   }
@@ -96,6 +109,7 @@ public final class CpuBackend implements Backend {
     private final int blockShift; // log2(blockSize)
     private final int blockMask; // blockSize - 1
     private final WorkerPool pool;
+    private final long serialMacs;
     private final float[][] attnNorm; // (layers, dim)
     private final float[][] ffnNorm; // (layers, dim)
     private final float[][] bq; // (layers, qDim) or null
@@ -134,13 +148,14 @@ public final class CpuBackend implements Backend {
     private int attLayer;
     private int attT;
 
-    Runner(ModelWeights w, KvCacheSpec kv, WorkerPool pool) {
+    Runner(ModelWeights w, KvCacheSpec kv, WorkerPool pool, long serialMacs) {
       this.w = w;
       this.c = w.config();
       this.kv = kv;
       this.blockShift = Integer.numberOfTrailingZeros(kv.blockSize());
       this.blockMask = kv.blockSize() - 1;
       this.pool = pool;
+      this.serialMacs = serialMacs;
       try {
         int layers = c.layers();
         attnNorm = new float[layers][];
@@ -264,7 +279,15 @@ public final class CpuBackend implements Backend {
         attBatch = b;
         attLayer = l;
         attT = T;
-        pool.run(this);
+        long attMacs = 0;
+        for (int t = 0; t < T; t++) {
+          attMacs += (posOf[t] + 1L) * 2 * qDim; // scores and weighted values
+        }
+        if (attMacs < serialMacs) {
+          run(0, 1);
+        } else {
+          pool.run(this);
+        }
         attBatch = null;
         matmul(att, T, lw.wo(), proj, null, null, null, null);
         VectorOps.add(proj, x, T * dim);
@@ -306,7 +329,15 @@ public final class CpuBackend implements Backend {
       mmW[2] = w2;
       mmOut[2] = o2;
       mmCount = w2 != null ? 3 : w1 != null ? 2 : 1;
-      pool.run(this);
+      long macs =
+          (long) T
+              * w0.cols()
+              * (w0.rows() + (w1 != null ? w1.rows() : 0) + (w2 != null ? w2.rows() : 0));
+      if (macs < serialMacs) {
+        run(0, 1); // too small to pay for waking the workers
+      } else {
+        pool.run(this);
+      }
     }
 
     @Override

@@ -13,11 +13,12 @@ import java.util.stream.IntStream;
  * in Sluice and in llama.cpp. The vocabulary comes from a real GGUF vocabulary file (its {@code
  * tokenizer.*} keys are copied) or is a synthetic SentencePiece-style list.
  *
- * <p>Weights are scaled so activations stay near unit size through any depth: embeddings N(0, 1),
- * matrices N(0, 1/fan_in), norms near 1. The output matrix is scaled by {@link Builder#outputScale}
- * so that greedy choices have clear logit margins (random logits of unit spread would leave
- * near-ties that rounding differences between engines could flip). The same seed always gives the
- * same bytes, whatever the thread count (each row has its own random stream).
+ * <p>Weights are scaled so activations stay sane through any depth: embeddings N(0, 1) (untied),
+ * matrices N(0, 1/fan_in) (those writing into the residual stream a few times larger), norms near
+ * 1. The output matrix is scaled by {@link Builder#outputScale} so that greedy choices have clear
+ * logit margins (random logits of unit spread would leave near-ties that rounding differences
+ * between engines could flip). The same seed always gives the same bytes, whatever the thread count
+ * (each row has its own random stream).
  */
 public final class SyntheticModel {
 
@@ -151,6 +152,14 @@ public final class SyntheticModel {
     }
   }
 
+  /**
+   * Gain of the matrices that write into the residual stream (attn_output, ffn_down). With a tied
+   * embedding the current token's own row scores |e|^2 / rms(h) against logits of spread |e|: a
+   * residual stream a few times larger than the embedding keeps that self-score from winning every
+   * step (a model that only repeats its input would make a weak parity test).
+   */
+  static final float RESIDUAL_GAIN = 12f;
+
   private SyntheticModel() {}
 
   public static Builder builder(Shape shape, TypeMix mix) {
@@ -162,7 +171,7 @@ public final class SyntheticModel {
     private final Shape shape;
     private final TypeMix mix;
     private long seed = 42;
-    private float outputScale = 4f;
+    private float outputScale = 8f;
     private Path vocabFile;
     private int syntheticVocab = 512;
 
@@ -249,7 +258,10 @@ public final class SyntheticModel {
       int f = shape.ffn;
       int n = shape.layers;
       float inv = 1f / (float) Math.sqrt(d);
-      matrix(w, "token_embd", "token_embd", -1, d, vocab, 1f);
+      // a tied embedding doubles as the output matrix: scale it like one (unit-RMS rows would give
+      // logits of spread sqrt(dim), a one-hot softmax that hides every margin)
+      matrix(
+          w, "token_embd", "token_embd", -1, d, vocab, shape.tiedOutput ? outputScale * inv : 1f);
       vector(w, "output_norm.weight", d, 1f, 0.1f);
       if (!shape.tiedOutput) {
         matrix(w, "output", "output", -1, d, vocab, outputScale * inv);
@@ -265,11 +277,11 @@ public final class SyntheticModel {
           vector(w, p + "attn_k.bias", kv, 0f, 0.1f);
           vector(w, p + "attn_v.bias", kv, 0f, 0.1f);
         }
-        matrix(w, p + "attn_output", "attn_output", l, d, d, inv);
+        matrix(w, p + "attn_output", "attn_output", l, d, d, RESIDUAL_GAIN * inv);
         vector(w, p + "ffn_norm.weight", d, 1f, 0.1f);
         matrix(w, p + "ffn_gate", "ffn_gate", l, d, f, inv);
         matrix(w, p + "ffn_up", "ffn_up", l, d, f, inv);
-        matrix(w, p + "ffn_down", "ffn_down", l, f, d, 1f / (float) Math.sqrt(f));
+        matrix(w, p + "ffn_down", "ffn_down", l, f, d, RESIDUAL_GAIN / (float) Math.sqrt(f));
       }
       w.write(path);
     }

@@ -36,7 +36,9 @@ class Stories260KLogitsTest {
     return Stream.of(
         Arguments.of("scalar", (Supplier<Backend>) ScalarBackend::new),
         Arguments.of("cpu-1", (Supplier<Backend>) () -> new CpuBackend(1)),
-        Arguments.of("cpu-2", (Supplier<Backend>) () -> new CpuBackend(2)));
+        Arguments.of("cpu-2", (Supplier<Backend>) () -> new CpuBackend(2)),
+        // Every job through the workers, even stories260K's tiny ones.
+        Arguments.of("cpu-3-parallel", (Supplier<Backend>) () -> new CpuBackend(3, 0)));
   }
 
   private static float[] reference() throws Exception {
