@@ -220,7 +220,7 @@ public final class AdmissionController {
           retryAfter(model.secondsToDrain(w, excess)));
     }
     double predicted = model.predictedSeconds(w, t.promptTokens, t.maxTokens);
-    double budget = (t.deadlineEpochMs - nowMs) / 1000.0;
+    double budget = (t.deadlineEpochMs - nowMs) / 1000.0 * settings.deadlineHeadroom();
     if (predicted > budget) {
       return new Refused(
           503,

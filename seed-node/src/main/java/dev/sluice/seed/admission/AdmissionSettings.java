@@ -14,6 +14,8 @@ import java.util.Map;
  * @param defaultDeadlineMs deadline of a request without {@code X-Sluice-Deadline-Ms}
  * @param minDeadlineMs smallest deadline a client may ask for
  * @param maxDeadlineMs largest deadline a client may ask for
+ * @param deadlineHeadroom the fraction of a deadline a predicted completion may use (the rest
+ *     absorbs prediction error and the gateway's own latency)
  * @param maxQueuedTokensPerWorker the bound on outstanding tokens (prefill + decode) per worker
  * @param fallbackPrefillRate tokens/s assumed before a worker reports a measured prefill rate
  * @param fallbackDecodeRate tokens/s assumed before a worker reports a measured decode rate
@@ -25,6 +27,7 @@ public record AdmissionSettings(
     long defaultDeadlineMs,
     long minDeadlineMs,
     long maxDeadlineMs,
+    double deadlineHeadroom,
     long maxQueuedTokensPerWorker,
     double fallbackPrefillRate,
     double fallbackDecodeRate,
@@ -51,6 +54,10 @@ public record AdmissionSettings(
               + " <= "
               + max
               + " ms");
+    }
+    double headroom = positive(c, k + "deadline-headroom");
+    if (headroom > 1) {
+      throw new SettingsException(k + "deadline-headroom", "must be in (0, 1], got " + headroom);
     }
     long queued = Settings.integer(c, k + "max-queued-tokens-per-worker", 1, Integer.MAX_VALUE);
     double pre = positive(c, k + "fallback-prefill-tokens-per-second");
@@ -83,7 +90,7 @@ public record AdmissionSettings(
     }
     tenants.putIfAbsent(DEFAULT_TENANT, new TenantPolicy(DEFAULT_TENANT, Priority.STANDARD, 0, 0));
     return new AdmissionSettings(
-        def, min, max, queued, pre, dec, noWorker, maxRa, Map.copyOf(tenants));
+        def, min, max, headroom, queued, pre, dec, noWorker, maxRa, Map.copyOf(tenants));
   }
 
   private static double positive(Config c, String key) {

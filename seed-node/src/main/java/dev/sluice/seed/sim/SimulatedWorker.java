@@ -102,6 +102,10 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
   private final ArrayDeque<Seq> waiting = new ArrayDeque<>();
   private final Map<String, Seq> running = new LinkedHashMap<>();
   private long lastStepNanos = System.nanoTime();
+  private long decodedSinceReport;
+  private long lastReportNanos = System.nanoTime();
+  private boolean busySinceReport;
+  private double measuredDecode;
 
   /** Sharded entity behavior for worker {@code workerId}. */
   public static Behavior<WorkerProtocol.Command> create(
@@ -220,7 +224,9 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
 
   private Behavior<Object> onStep() {
     long now = System.nanoTime();
-    double dt = Math.min(0.1, (now - lastStepNanos) / 1e9);
+    // A late tick (a busy machine) still delivers the capacity of the time that passed, up to
+    // half a second; the rate actually delivered is measured and reported (decodedSinceReport).
+    double dt = Math.min(0.5, (now - lastStepNanos) / 1e9);
     lastStepNanos = now;
     long wall = System.currentTimeMillis();
     while (running.size() < s.maxSequences() && !waiting.isEmpty()) {
@@ -242,6 +248,7 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
     }
     // Decode: C tokens/s shared by the sequences that may advance (paused ones hold their slot).
     if (!decoding.isEmpty()) {
+      busySinceReport = true;
       double share = s.decodeTokensPerSecond() * dt / decoding.size();
       for (Seq q : decoding) {
         q.decodeAcc += share;
@@ -249,6 +256,7 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
         q.decodeAcc -= n;
         q.generated += n;
         q.unsent += n;
+        decodedSinceReport += n;
       }
     }
     for (Iterator<Seq> it = running.values().iterator(); it.hasNext(); ) {
@@ -285,6 +293,24 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
   }
 
   private Behavior<Object> onReport() {
+    long nowNanos = System.nanoTime();
+    double seconds = (nowNanos - lastReportNanos) / 1e9;
+    lastReportNanos = nowNanos;
+    if (busySinceReport && seconds > 0 && waiting.size() + running.size() > 0) {
+      // Saturated interval: what the device delivered is its rate (EWMA, like a real worker).
+      double rate = decodedSinceReport / seconds;
+      measuredDecode = measuredDecode == 0 ? rate : 0.7 * measuredDecode + 0.3 * rate;
+      getContext()
+          .getLog()
+          .debug(
+              "{}: {} running, {} waiting, {} tokens/s delivered",
+              workerId,
+              running.size(),
+              waiting.size(),
+              (long) rate);
+    }
+    decodedSinceReport = 0;
+    busySinceReport = false;
     long prefill = 0;
     long decode = 0;
     for (Seq q : running.values()) {
@@ -311,7 +337,9 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
                 1 << 20,
                 16,
                 s.prefillTokensPerSecond(),
-                s.decodeTokensPerSecond(),
+                measuredDecode > 0
+                    ? Math.min(measuredDecode, s.decodeTokensPerSecond())
+                    : s.decodeTokensPerSecond(),
                 System.currentTimeMillis())));
     return this;
   }

@@ -45,14 +45,13 @@ class AdmissionControllerTest {
     // Idle worker: 1000 prompt tokens at 1000/s = 1 s; 100 tokens at 100/s alone = 1 s.
     WorkerView idle = new WorkerView("a", "x", "m", 4, 0, 0, 0, 1000, 100);
     assertThat(m.predictedSeconds(idle, 1000, 100)).isEqualTo(2.0);
-    // 3 running: we are the 4th of 4 slots, decode shared four ways: 100 tokens at 25/s = 4 s,
-    // plus 2000 queued prefill tokens ahead.
+    // 3 running: 3000 prompt tokens to prefill (3 s), the 300 queued decode tokens drain at the
+    // full 100/s (3 s), then ours share the device four ways: 100 tokens at 25/s = 4 s.
     WorkerView busy = new WorkerView("a", "x", "m", 4, 3, 2000, 300, 1000, 100);
-    assertThat(m.predictedSeconds(busy, 1000, 100)).isEqualTo(3.0 + 4.0);
-    // All 4 slots taken and 4 waiting: 5 excess sequences -> 2 rounds of slot turnover, each the
-    // mean remaining (800/8 = 100 tokens) at 25 tokens/s = 4 s.
+    assertThat(m.predictedSeconds(busy, 1000, 100)).isEqualTo(3.0 + 3.0 + 4.0);
+    // 8 sequences for 4 slots: 800 queued tokens drain in 8 s, ours then takes 4 s.
     WorkerView full = new WorkerView("a", "x", "m", 4, 8, 0, 800, 1000, 100);
-    assertThat(m.predictedSeconds(full, 0, 100)).isEqualTo(0 + 2 * 4.0 + 4.0);
+    assertThat(m.predictedSeconds(full, 0, 100)).isEqualTo(8.0 + 4.0);
   }
 
   @Test
@@ -63,19 +62,20 @@ class AdmissionControllerTest {
     assertThat(ok).isInstanceOf(Admitted.class);
     assertThat(((Admitted) ok).predictedSeconds()).isEqualTo(0.1 + 1.0);
     // The admitted request is now counted: the same request with a 1.5 s deadline is predicted at
-    // 0.2 s prefill + 100/50 = 2 s decode = 2.2 s and refused, with Retry-After = ceil(0.7) = 1.
+    // 0.2 s prefill + 1 s to drain the first + 100/50 = 2 s decode = 3.2 s and refused. Only 90%
+    // of a deadline may be used (headroom): Retry-After = ceil(3.2 - 1.35) = 2.
     var no = c.admit(req("default", 100, 100, 1_500), NOW, 0);
     assertThat(no).isInstanceOf(Refused.class);
     Refused r = (Refused) no;
     assertThat(r.status()).isEqualTo(503);
     assertThat(r.reason()).isEqualTo("deadline_unmeetable");
-    assertThat(r.retryAfterSeconds()).isEqualTo(1);
-    // A longer miss gives a longer Retry-After: 0.2 + 10000/50 = 200.2 s vs 100 s -> capped at 60.
+    assertThat(r.retryAfterSeconds()).isEqualTo(2);
+    // A longer miss gives a longer Retry-After: 201.2 s vs 90 s -> capped at 60.
     Refused far = (Refused) c.admit(req("default", 100, 10_000, 100_000), NOW, 0);
     assertThat(far.retryAfterSeconds()).isEqualTo(60);
     Refused mid = (Refused) c.admit(req("default", 100, 1000, 10_000), NOW, 0);
-    // 0.2 + 1000/50 = 20.2 s predicted vs 10 s: Retry-After ceil(10.2) = 11.
-    assertThat(mid.retryAfterSeconds()).isEqualTo(11);
+    // 0.2 + 1 + 1000/50 = 21.2 s predicted vs 9 s: Retry-After ceil(12.2) = 13.
+    assertThat(mid.retryAfterSeconds()).isEqualTo(13);
   }
 
   @Test
