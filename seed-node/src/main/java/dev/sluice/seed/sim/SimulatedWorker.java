@@ -155,7 +155,7 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
     ClusterSharding sharding = ClusterSharding.get(system);
     sharding.init(
         Entity.of(WorkerDirectory.TYPE_KEY, ec -> create(ec.getEntityId(), s, topic))
-            .withRole("worker")
+            .withRole(WorkerDirectory.WORKER_ROLE)
             .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
     var self = Cluster.get(system).selfMember().address();
     String node = self.host().getOrElse(() -> "local") + ":" + self.port().getOrElse(() -> 0);
