@@ -75,6 +75,10 @@ public final class HttpApi {
   private static final Logger log = LoggerFactory.getLogger(HttpApi.class);
   public static final String DEADLINE_HEADER = "X-Sluice-Deadline-Ms";
   public static final String REASON_HEADER = "X-Sluice-Reason";
+
+  /** The worker that served the request (the first one, for a stream retried before output). */
+  public static final String WORKER_HEADER = "X-Sluice-Worker";
+
   private static final ByteString KEEP_ALIVE = ByteString.fromString(": keep-alive\n\n");
 
   private final ActorSystem<?> system;
@@ -409,7 +413,7 @@ public final class HttpApi {
                             done.finishReason(),
                             done.promptTokens(),
                             done.completionTokens()),
-                        List.of());
+                        List.of(RawHeader.create(WORKER_HEADER, done.workerId())));
                   }
                   case RequestSession.Error e -> {
                     return response(e.error());
@@ -460,6 +464,7 @@ public final class HttpApi {
                   .withStatus(StatusCodes.OK)
                   .addHeader(RawHeader.create("Cache-Control", "no-cache"))
                   .addHeader(RawHeader.create("X-Accel-Buffering", "no"))
+                  .addHeader(RawHeader.create(WORKER_HEADER, ((Started) first).workerId()))
                   .withEntity(
                       HttpEntities.createChunked(
                           ContentTypes.create(MediaTypes.TEXT_EVENT_STREAM), frames));

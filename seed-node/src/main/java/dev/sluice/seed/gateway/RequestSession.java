@@ -70,13 +70,14 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
       permits Started, Text, Done, Error, Close {}
 
   /** A worker accepted the request (sent once, even across a retry). */
-  public record Started(int promptTokens) implements Out {}
+  public record Started(int promptTokens, String workerId) implements Out {}
 
   /** Generated text. */
   public record Text(String text, int tokens, List<ChunkLogprob> logprobs) implements Out {}
 
   /** Generation ended normally. */
-  public record Done(String finishReason, int promptTokens, int completionTokens) implements Out {}
+  public record Done(String finishReason, int promptTokens, int completionTokens, String workerId)
+      implements Out {}
 
   /** Generation failed; {@code afterStart}: a {@link Started} went out before. */
   public record Error(ApiError error, boolean afterStart) implements Out {}
@@ -219,7 +220,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         promptTokens = a.promptTokens();
         if (!started) {
           started = true;
-          emit(new Started(a.promptTokens()));
+          emit(new Started(a.promptTokens(), workerId));
         }
       }
       case Chunk c -> {
@@ -234,13 +235,13 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         if (!started) {
           // A worker may skip Accepted; the first chunk implies it.
           started = true;
-          emit(new Started(promptTokens));
+          emit(new Started(promptTokens, workerId));
         }
         emit(new Text(c.text(), c.tokens(), c.logprobs()));
       }
       case Completed c -> {
         finish();
-        emit(new Done(c.finishReason(), c.promptTokens(), c.completionTokens()));
+        emit(new Done(c.finishReason(), c.promptTokens(), c.completionTokens(), workerId));
         emit(Close.INSTANCE);
       }
       case Failed f -> {
