@@ -229,7 +229,20 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         }
         chunksThisAttempt++;
         chunksTotal++;
-        credit--;
+        if (--credit < -1) {
+          // A worker ignoring its credit would make this session's buffer unbounded: stop it.
+          deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+          fail(
+              new ApiError(
+                  503,
+                  "server_error",
+                  "protocol_violation",
+                  null,
+                  "The worker sent more output than it was granted credit for.",
+                  1,
+                  "worker_error"));
+          return this;
+        }
         completionTokens += c.tokens();
         deps.admission().pool().decoded(workerId, epoch, c.tokens());
         if (!started) {
