@@ -4,6 +4,8 @@ import dev.sluice.node.worker.WorkerProtocol;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.cluster.sharding.typed.ShardingEnvelope;
+import org.apache.pekko.cluster.sharding.typed.ShardingMessageExtractor;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
 import org.apache.pekko.cluster.sharding.typed.javadsl.EntityTypeKey;
@@ -36,8 +38,33 @@ public interface WorkerDirectory {
     if (!Cluster.get(system).selfMember().getRoles().contains(WORKER_ROLE)) {
       sharding.init(
           Entity.of(TYPE_KEY, ctx -> Behaviors.<WorkerProtocol.Command>empty())
-              .withRole(WORKER_ROLE));
+              .withRole(WORKER_ROLE)
+              .withMessageExtractor(new PinnedExtractor()));
     }
     return id -> sharding.entityRefFor(TYPE_KEY, id);
+  }
+
+  /**
+   * One shard per entity, named like it (as the worker branch's {@code GpuWorker}), so that
+   * external shard allocation can pin each device's worker to its node; proxies and regions must
+   * all use the same extractor.
+   */
+  final class PinnedExtractor
+      extends ShardingMessageExtractor<
+          ShardingEnvelope<WorkerProtocol.Command>, WorkerProtocol.Command> {
+    @Override
+    public String entityId(ShardingEnvelope<WorkerProtocol.Command> e) {
+      return e.entityId();
+    }
+
+    @Override
+    public String shardId(String entityId) {
+      return entityId;
+    }
+
+    @Override
+    public WorkerProtocol.Command unwrapMessage(ShardingEnvelope<WorkerProtocol.Command> e) {
+      return e.message();
+    }
   }
 }

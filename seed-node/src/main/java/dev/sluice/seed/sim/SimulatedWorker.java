@@ -27,6 +27,8 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.cluster.sharding.external.ExternalShardAllocation;
+import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
 import org.apache.pekko.cluster.sharding.typed.javadsl.ClusterSharding;
 import org.apache.pekko.cluster.sharding.typed.javadsl.Entity;
@@ -156,14 +158,25 @@ public final class SimulatedWorker extends AbstractBehavior<Object> {
     sharding.init(
         Entity.of(WorkerDirectory.TYPE_KEY, ec -> create(ec.getEntityId(), s, topic))
             .withRole(WorkerDirectory.WORKER_ROLE)
+            .withMessageExtractor(new WorkerDirectory.PinnedExtractor())
+            .withAllocationStrategy(
+                ExternalShardAllocationStrategy.create(
+                    system, WorkerDirectory.TYPE_KEY.name(), Duration.ofSeconds(5)))
             .withSettings(ClusterShardingSettings.create(system).withNoPassivationStrategy()));
     var self = Cluster.get(system).selfMember().address();
     String node = self.host().getOrElse(() -> "local") + ":" + self.port().getOrElse(() -> 0);
+    var allocation = ExternalShardAllocation.get(system).getClient(WorkerDirectory.TYPE_KEY.name());
     for (int i = 0; i < s.count(); i++) {
-      // Entities start on their first message; a Cancel of nothing wakes them.
-      sharding
-          .entityRefFor(WorkerDirectory.TYPE_KEY, node + ":sim-" + i)
-          .tell(new WorkerProtocol.Cancel("start"));
+      String id = node + ":sim-" + i;
+      // Pin the worker's shard to this node (it simulates this node's device), then wake it:
+      // entities start on their first message, and a Cancel of nothing is harmless.
+      allocation
+          .setShardLocation(id, self)
+          .whenComplete(
+              (done, error) ->
+                  sharding
+                      .entityRefFor(WorkerDirectory.TYPE_KEY, id)
+                      .tell(new WorkerProtocol.Cancel("start")));
     }
   }
 
