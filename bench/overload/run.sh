@@ -4,13 +4,13 @@
 # multiples of the capacity C. Prints a Markdown table (see bench/RESULTS.md).
 #
 #   bench/overload/run.sh [--workers 2] [--c-per-worker 2000] [--slots 32] [--max-tokens 64] \
-#       [--deadline-ms 5000] [--phases 1x:30,3x:30,10x:30,1x:30] [--heap 512m]
+#       [--deadline-ms 5000] [--phases 0.7x:30,1x:30,3x:30,10x:30,0.7x:30] [--heap 512m]
 #
 # Run it on an otherwise idle machine: the load generator and the server share its cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-WORKERS=2; C=2000; SLOTS=32; MAX_TOKENS=64; DEADLINE=5000; PHASES="1x:30,3x:30,10x:30,1x:30"; HEAP=512m
+WORKERS=2; C=2000; SLOTS=32; MAX_TOKENS=64; DEADLINE=5000; PHASES="0.7x:30,1x:30,3x:30,10x:30,0.7x:30"; HEAP=512m
 PORT="${SLUICE_HTTP_PORT:-18080}"
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -25,7 +25,7 @@ import org.HdrHistogram.Histogram;
  * rate per phase, whatever the server does), and every latency is measured from the request's
  * intended send time, so a stalled server cannot hide its queueing (no coordinated omission).
  * Phases are multiples of the cluster's capacity C (tokens/s), e.g. {@code
- * 1x:30,3x:30,10x:30,1x:30}.
+ * 0.7x:30,1x:30,3x:30,10x:30,0.7x:30}.
  *
  * <p>Reports per phase: offered and admitted requests, goodput (completion tokens/s of admitted
  * requests that met their deadline) as a fraction of C, p50/p99/max latency of admitted requests vs
@@ -36,7 +36,7 @@ import org.HdrHistogram.Histogram;
  *
  * <pre>
  * java -cp ... dev.sluice.bench.overload.OverloadBench --url http://127.0.0.1:8080 --model sim \
- *   --capacity 4000 --max-tokens 64 --deadline-ms 5000 --phases 1x:30,3x:30,10x:30,1x:30 [--pid N]
+ *   --capacity 4000 --max-tokens 64 --deadline-ms 5000 --phases 0.7x:30,1x:30,3x:30,10x:30,0.7x:30 [--pid N]
  * </pre>
  */
 public final class OverloadBench {
@@ -97,7 +97,7 @@ public final class OverloadBench {
     int maxTokens = 64;
     int promptChars = 200;
     long deadline = 5000;
-    String phases = "1x:30,3x:30,10x:30,1x:30";
+    String phases = "0.7x:30,1x:30,3x:30,10x:30,0.7x:30";
     long pid = 0;
     for (int i = 0; i < args.length; i++) {
       String v = i + 1 < args.length ? args[i + 1] : "";
@@ -357,9 +357,11 @@ public final class OverloadBench {
       sb.append(
           String.format(
               Locale.ROOT,
-              "| %.0fx C (%ds) | %.1f | %d | %d | %d | %d | %d | %d | %d | %.0f | %.1f%% | %.0f |"
+              "| %sx C (%ds) | %.1f | %d | %d | %d | %d | %d | %d | %d | %.0f | %.1f%% | %.0f |"
                   + " %.0f | %.0f | %.1f | %s |%n",
-              p.phase().multiple(),
+              new java.math.BigDecimal(String.valueOf(p.phase().multiple()))
+                  .stripTrailingZeros()
+                  .toPlainString(),
               p.phase().seconds(),
               p.offeredPerSecond(),
               p.sent(),
