@@ -11,9 +11,11 @@ import dev.sluice.node.launch.VectorModuleLauncher;
 import dev.sluice.node.worker.GpuWorker;
 import dev.sluice.node.worker.WorkerNode;
 import dev.sluice.node.worker.WorkerSettings;
+import dev.sluice.seed.admission.AdmissionSettings;
 import dev.sluice.seed.alerting.Alerter;
+import dev.sluice.seed.gateway.Gateway;
 import dev.sluice.seed.gateway.GatewaySettings;
-import dev.sluice.seed.gateway.HttpApi;
+import dev.sluice.seed.sim.SimulatedWorker;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -98,6 +100,7 @@ public final class SeedNodeMain implements Callable<Integer> {
       if (prepared.settings().roles().contains("gateway")) {
         try {
           gateway = GatewaySettings.fromConfig(prepared.config(), prepared.settings());
+          AdmissionSettings.fromConfig(prepared.config()); // fail at start-up, naming the key
         } catch (SettingsException e) {
           throw new StartupException(node.describe(e), e);
         }
@@ -124,10 +127,16 @@ public final class SeedNodeMain implements Callable<Integer> {
     }
     Alerter.initFromConfig(system);
     if (workers != null) {
-      WorkerNode.start(system, workers); // single-node mode: the local worker(s)
+      if (prepared.config().getBoolean("sluice.worker.simulated.enabled")) {
+        // A simulated device of known capacity (overload benchmark), instead of the real engine:
+        // the first worker init on a node wins, so it must be this one or GpuWorker, not both.
+        SimulatedWorker.init(system, prepared.config());
+      } else {
+        WorkerNode.start(system, workers); // single-node mode: the local worker(s)
+      }
     }
     if (gateway != null) {
-      HttpApi.start(system, gateway);
+      Gateway.start(system, prepared.config(), gateway);
     }
     return ClusterNode.awaitTermination(system);
   }

@@ -164,7 +164,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
   }
 
   /** One shard per entity, named like it, so external allocation can pin each device's worker. */
-  static final class PinnedExtractor
+  public static final class PinnedExtractor
       extends ShardingMessageExtractor<
           ShardingEnvelope<WorkerProtocol.Command>, WorkerProtocol.Command> {
     @Override

@@ -1,0 +1,466 @@
+package dev.sluice.seed.gateway;
+
+import dev.sluice.node.worker.WorkerProtocol;
+import dev.sluice.node.worker.WorkerProtocol.Accepted;
+import dev.sluice.node.worker.WorkerProtocol.Chunk;
+import dev.sluice.node.worker.WorkerProtocol.ChunkLogprob;
+import dev.sluice.node.worker.WorkerProtocol.Completed;
+import dev.sluice.node.worker.WorkerProtocol.Failed;
+import dev.sluice.seed.admission.AdmissionController;
+import dev.sluice.seed.admission.AdmissionController.Admitted;
+import dev.sluice.seed.admission.AdmissionController.Refused;
+import dev.sluice.seed.routing.WorkerDirectory;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import org.apache.pekko.NotUsed;
+import org.apache.pekko.actor.NoSerializationVerificationNeeded;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
+import org.apache.pekko.actor.typed.javadsl.ActorContext;
+import org.apache.pekko.actor.typed.javadsl.Behaviors;
+import org.apache.pekko.actor.typed.javadsl.Receive;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.CompletionStrategy;
+import org.apache.pekko.stream.javadsl.Source;
+import org.apache.pekko.stream.typed.javadsl.ActorSource;
+
+/**
+ * One admitted request, from dispatch to its last byte: sends {@code Generate} to the chosen
+ * worker, turns the worker's events into a backpressured {@link Source} of {@link Out} for the HTTP
+ * layer, and acknowledges chunks to the worker only as the client consumes them (credit-based
+ * flow), so a slow client pauses its sequence instead of filling buffers.
+ *
+ * <p>Failure semantics: an admitted request always ends with {@link Done} or {@link Error}. If the
+ * worker fails retryably, does not answer within {@code accept-timeout}, stays silent while it owes
+ * chunks for {@code silence-timeout}, or its node leaves, before any chunk arrived, the request is
+ * placed once more on another worker (new request id, same deadline, no second quota charge);
+ * otherwise, and after chunks have flowed, it ends with an {@link Error} (an SSE error event once
+ * streaming began). A client that goes away (the source is cancelled) sends {@code Cancel} to the
+ * worker, which frees the sequence and its KV blocks. Admission and routing accounting is released
+ * exactly once, whatever happens.
+ */
+public final class RequestSession extends AbstractBehavior<RequestSession.Command> {
+
+  /** What the session handles. Local only: never crosses the network. */
+  public sealed interface Command extends NoSerializationVerificationNeeded
+      permits WorkerEvent, Pulled, StreamEnded, Tick {}
+
+  private record WorkerEvent(WorkerProtocol.Event event) implements Command {}
+
+  /** The HTTP side consumed the last element. */
+  enum Pulled implements Command {
+    INSTANCE
+  }
+
+  private enum StreamEnded implements Command {
+    INSTANCE
+  }
+
+  private enum Tick implements Command {
+    INSTANCE
+  }
+
+  /** What the HTTP layer receives, in order: Started, Text*, then Done or Error. */
+  public sealed interface Out extends NoSerializationVerificationNeeded
+      permits Started, Text, Done, Error, Close {}
+
+  /** A worker accepted the request (sent once, even across a retry). */
+  public record Started(int promptTokens, String workerId) implements Out {}
+
+  /** Generated text. */
+  public record Text(String text, int tokens, List<ChunkLogprob> logprobs) implements Out {}
+
+  /** Generation ended normally. */
+  public record Done(String finishReason, int promptTokens, int completionTokens, String workerId)
+      implements Out {}
+
+  /** Generation failed; {@code afterStart}: a {@link Started} went out before. */
+  public record Error(ApiError error, boolean afterStart) implements Out {}
+
+  /** Completes the source (never emitted). */
+  enum Close implements Out {
+    INSTANCE
+  }
+
+  /** What a session needs from its gateway. */
+  public record Deps(
+      AdmissionController admission, WorkerDirectory directory, GatewaySettings settings) {}
+
+  /**
+   * A session for an admitted request; {@code source} is completed with the stream of {@link Out}
+   * once the session has started.
+   */
+  public static Behavior<Command> create(
+      Deps deps,
+      CompletionRequest request,
+      String id,
+      Admitted admitted,
+      CompletableFuture<Source<Out, NotUsed>> source) {
+    return Behaviors.setup(
+        ctx ->
+            Behaviors.withTimers(
+                timers -> {
+                  timers.startTimerWithFixedDelay(Tick.INSTANCE, Duration.ofMillis(200));
+                  return new RequestSession(ctx, deps, request, id, admitted, source);
+                }));
+  }
+
+  private final Deps deps;
+  private final CompletionRequest request;
+  private final String id;
+  private final AdmissionController.Ticket ticket;
+  private final ActorRef<Out> out;
+  private final ActorRef<WorkerProtocol.Event> events;
+  private final ArrayDeque<Out> pending = new ArrayDeque<>();
+  private final List<String> triedWorkers = new ArrayList<>();
+
+  private String workerId;
+  private long epoch;
+  private String attemptId;
+  private int attempt;
+  private long dispatchedMs;
+  private long lastEventMs;
+  private boolean accepted;
+  private int promptTokens;
+  private int chunksThisAttempt;
+  private int chunksTotal;
+  private long completionTokens;
+  private int credit;
+  private boolean canSend = true;
+  private boolean lastWasText;
+  private boolean started;
+  private boolean finished;
+  private boolean closed;
+
+  private RequestSession(
+      ActorContext<Command> ctx,
+      Deps deps,
+      CompletionRequest request,
+      String id,
+      Admitted admitted,
+      CompletableFuture<Source<Out, NotUsed>> source) {
+    super(ctx);
+    this.deps = deps;
+    this.request = request;
+    this.id = id;
+    this.ticket = admitted.ticket();
+    this.events = ctx.messageAdapter(WorkerProtocol.Event.class, WorkerEvent::new);
+    ActorRef<Command> self = ctx.getSelf();
+    Pair<ActorRef<Out>, Source<Out, NotUsed>> pair =
+        ActorSource.<Out, Command>actorRefWithBackpressure(
+                self,
+                Pulled.INSTANCE,
+                o ->
+                    o == Close.INSTANCE
+                        ? Optional.of(CompletionStrategy.draining())
+                        : Optional.empty(),
+                o -> Optional.empty())
+            .preMaterialize(ctx.getSystem());
+    this.out = pair.first();
+    source.complete(
+        pair.second()
+            .watchTermination(
+                (nu, done) -> {
+                  done.whenComplete((d, e) -> self.tell(StreamEnded.INSTANCE));
+                  return NotUsed.getInstance();
+                }));
+    dispatch(admitted.worker().workerId(), admitted.epoch());
+  }
+
+  @Override
+  public Receive<Command> createReceive() {
+    return newReceiveBuilder()
+        .onMessage(WorkerEvent.class, this::onWorkerEvent)
+        .onMessageEquals(Pulled.INSTANCE, this::onPulled)
+        .onMessageEquals(StreamEnded.INSTANCE, this::onStreamEnded)
+        .onMessageEquals(Tick.INSTANCE, this::onTick)
+        .build();
+  }
+
+  private void dispatch(String worker, long epoch) {
+    attempt++;
+    this.epoch = epoch;
+    workerId = worker;
+    triedWorkers.add(worker);
+    attemptId = id + "-" + attempt;
+    accepted = false;
+    chunksThisAttempt = 0;
+    credit = deps.settings().initialCredit();
+    dispatchedMs = System.currentTimeMillis();
+    lastEventMs = dispatchedMs;
+    deps.directory()
+        .worker(worker)
+        .tell(
+            new WorkerProtocol.Generate(
+                attemptId,
+                request.model(),
+                request.prompt(),
+                request.params(),
+                ticket.deadlineEpochMs(),
+                ticket.priority().ordinal(),
+                credit,
+                events));
+  }
+
+  private Behavior<Command> onWorkerEvent(WorkerEvent w) {
+    WorkerProtocol.Event e = w.event();
+    if (finished || !e.requestId().equals(attemptId)) {
+      // A late event from an attempt given up on (already cancelled), or after the end.
+      return this;
+    }
+    lastEventMs = System.currentTimeMillis();
+    switch (e) {
+      case Accepted a -> {
+        accepted = true;
+        promptTokens = a.promptTokens();
+        if (!started) {
+          started = true;
+          emit(new Started(a.promptTokens(), workerId));
+        }
+      }
+      case Chunk c -> {
+        if (chunksThisAttempt == 0) {
+          deps.admission().pool().prefilled(workerId, epoch, ticket.promptTokens());
+        }
+        chunksThisAttempt++;
+        chunksTotal++;
+        if (--credit < -1) {
+          // A worker ignoring its credit would make this session's buffer unbounded: stop it.
+          deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+          fail(
+              new ApiError(
+                  503,
+                  "server_error",
+                  "protocol_violation",
+                  null,
+                  "The worker sent more output than it was granted credit for.",
+                  1,
+                  "worker_error"));
+          return this;
+        }
+        completionTokens += c.tokens();
+        deps.admission().pool().decoded(workerId, epoch, c.tokens());
+        if (!started) {
+          // A worker may skip Accepted; the first chunk implies it.
+          started = true;
+          emit(new Started(promptTokens, workerId));
+        }
+        emit(new Text(c.text(), c.tokens(), c.logprobs()));
+      }
+      case Completed c -> {
+        finish();
+        emit(new Done(c.finishReason(), c.promptTokens(), c.completionTokens(), workerId));
+        emit(Close.INSTANCE);
+      }
+      case Failed f -> {
+        if (f.retryable()) {
+          workerLost(f.reason(), f.message());
+        } else {
+          fail(failure(f));
+        }
+      }
+    }
+    return this;
+  }
+
+  /** The current worker cannot finish the request: retry once if nothing was generated. */
+  private void workerLost(String reason, String message) {
+    deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+    deps.admission()
+        .pool()
+        .finished(
+            workerId,
+            epoch,
+            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            Math.max(0, ticket.maxTokens() - completionTokens));
+    if (chunksTotal == 0 && attempt < 2) {
+      AdmissionController.Decision d =
+          deps.admission().reroute(ticket, triedWorkers, System.currentTimeMillis());
+      if (d instanceof Admitted a) {
+        getContext()
+            .getLog()
+            .info(
+                "request {}: worker {} lost ({}), retrying on {}",
+                id,
+                workerId,
+                reason,
+                a.worker().workerId());
+        dispatch(a.worker().workerId(), a.epoch());
+        return;
+      }
+      Refused r = (Refused) d;
+      endWith(
+          new ApiError(
+              r.status(),
+              "server_error",
+              r.reason(),
+              null,
+              "The worker serving this request failed ("
+                  + reason
+                  + ") and no other worker can take it: "
+                  + r.message(),
+              r.retryAfterSeconds(),
+              r.reason()));
+      return;
+    }
+    endWith(
+        new ApiError(
+            503,
+            "server_error",
+            "worker_lost",
+            null,
+            "The worker serving this request failed ("
+                + reason
+                + (message == null ? "" : ": " + message)
+                + ")"
+                + (chunksTotal > 0 ? " after generation began" : " twice")
+                + "; the output is incomplete.",
+            1,
+            "worker_lost"));
+  }
+
+  private static ApiError failure(Failed f) {
+    return switch (f.reason()) {
+      case "prompt_too_long" ->
+          new ApiError(
+              422,
+              "invalid_request_error",
+              "context_length_exceeded",
+              "messages",
+              f.message(),
+              0,
+              null);
+      case "invalid_request" ->
+          new ApiError(422, "invalid_request_error", "out_of_bounds", null, f.message(), 0, null);
+      case "model_not_found" ->
+          new ApiError(
+              404, "invalid_request_error", "model_not_found", "model", f.message(), 0, null);
+      case "queue_full", "deadline" ->
+          new ApiError(
+              503,
+              "server_error",
+              f.reason().equals("deadline") ? "deadline_exceeded" : "queue_full",
+              null,
+              f.message(),
+              1,
+              f.reason().equals("deadline") ? "deadline_exceeded" : "queue_full");
+      case "cancelled" ->
+          new ApiError(503, "server_error", "cancelled", null, f.message(), 1, "cancelled");
+      default ->
+          new ApiError(
+              503,
+              "server_error",
+              f.reason(),
+              null,
+              "The worker failed: " + f.message(),
+              1,
+              "worker_error");
+    };
+  }
+
+  private void fail(ApiError error) {
+    deps.admission()
+        .pool()
+        .finished(
+            workerId,
+            epoch,
+            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            Math.max(0, ticket.maxTokens() - completionTokens));
+    endWith(error);
+  }
+
+  private void endWith(ApiError error) {
+    if (!finished) {
+      finished = true;
+      deps.admission().release(ticket, ticket.promptTokens() + completionTokens, System.nanoTime());
+    }
+    emit(new Error(error, started));
+    emit(Close.INSTANCE);
+  }
+
+  /** Normal end: release the worker's in-flight accounting and the tenant's unused quota. */
+  private void finish() {
+    finished = true;
+    deps.admission()
+        .pool()
+        .finished(
+            workerId,
+            epoch,
+            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            Math.max(0, ticket.maxTokens() - completionTokens));
+    deps.admission().release(ticket, ticket.promptTokens() + completionTokens, System.nanoTime());
+  }
+
+  private void emit(Out o) {
+    pending.add(o);
+    flush();
+  }
+
+  private void flush() {
+    while (canSend && !pending.isEmpty() && !closed) {
+      Out o = pending.poll();
+      canSend = o == Close.INSTANCE;
+      lastWasText = o instanceof Text;
+      out.tell(o);
+      if (o == Close.INSTANCE) {
+        closed = true;
+      }
+    }
+  }
+
+  private Behavior<Command> onPulled() {
+    canSend = true;
+    if (lastWasText && !finished) {
+      // The client took a chunk: the worker may send one more.
+      credit++;
+      deps.directory().worker(workerId).tell(new WorkerProtocol.Ack(attemptId, 1));
+    }
+    lastWasText = false;
+    flush();
+    return closed && pending.isEmpty() ? Behaviors.stopped() : this;
+  }
+
+  private Behavior<Command> onStreamEnded() {
+    if (!finished) {
+      // The client went away (or the HTTP side gave up): free the sequence at once.
+      getContext().getLog().debug("request {}: client gone, cancelling {}", id, attemptId);
+      deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+      fail(new ApiError(499, "client_closed", "client_closed", null, "client gone", 0, null));
+    }
+    return Behaviors.stopped();
+  }
+
+  private Behavior<Command> onTick() {
+    long now = System.currentTimeMillis();
+    if (finished) {
+      return closed && pending.isEmpty() ? Behaviors.stopped() : this;
+    }
+    GatewaySettings s = deps.settings();
+    if (!deps.admission().pool().alive(workerId, now)) {
+      workerLost("worker_gone", "its node left the cluster or stopped reporting");
+    } else if (!accepted
+        && chunksThisAttempt == 0
+        && now - dispatchedMs > s.acceptTimeout().toMillis()) {
+      workerLost("accept_timeout", "no answer within " + s.acceptTimeout().toMillis() + " ms");
+    } else if (credit > 0 && now - lastEventMs > s.silenceTimeout().toMillis()) {
+      workerLost("silent", "no output for " + s.silenceTimeout().toMillis() + " ms");
+    } else if (now > ticket.deadlineEpochMs() + 1000) {
+      deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+      fail(
+          new ApiError(
+              503,
+              "server_error",
+              "deadline_exceeded",
+              null,
+              "The request passed its deadline (X-Sluice-Deadline-Ms) before it completed.",
+              1,
+              "deadline_exceeded"));
+    }
+    return this;
+  }
+}

@@ -1,0 +1,535 @@
+package dev.sluice.seed.gateway;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import dev.sluice.node.worker.WorkerProtocol;
+import dev.sluice.node.worker.WorkerProtocol.LoadReport;
+import dev.sluice.seed.gateway.FakeWorker.Mode;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.apache.pekko.actor.testkit.typed.javadsl.ActorTestKit;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The gateway's HTTP routes against in-test {@link FakeWorker}s (test doubles speaking
+ * WorkerProtocol): OpenAI shapes, SSE framing, every error status with its headers, retry-once on a
+ * lost worker, the SSE error event after streaming began, and Cancel on client disconnect.
+ */
+class GatewayRoutesTest {
+  static final ObjectMapper JSON = new ObjectMapper();
+  static ActorTestKit kit;
+  static Gateway gateway;
+  static Gateway authGateway;
+  static String base;
+  static String authBase;
+  static final Map<String, FakeWorker> fakes = new HashMap<>();
+  static final Map<String, ActorRef<WorkerProtocol.Command>> refs = new HashMap<>();
+  static final HttpClient http = HttpClient.newHttpClient();
+  static final List<String> HELLO = List.of("Hello", ",", " world", "!");
+
+  static Config config(String extra) {
+    return ConfigFactory.parseString(
+            extra
+                + """
+
+                pekko.actor.provider = local
+                pekko.actor.serialize-messages = on
+                pekko.loglevel = WARNING
+                sluice.gateway.http.port = 0
+                sluice.gateway.limits.max-body-size = 4KiB
+                sluice.gateway.limits.max-tokens = 512
+                sluice.gateway.limits.max-prompt-tokens = 1000
+                sluice.gateway.worker.stale-after = 1h
+                sluice.gateway.worker.accept-timeout = 2s
+                sluice.gateway.http.sse-keep-alive = 200ms
+                sluice.admission.tenants {
+                  small { priority = sheddable, tokens-per-second = 1, burst-tokens = 300 }
+                }
+                """)
+        .withFallback(ConfigFactory.load())
+        .resolve();
+  }
+
+  static String start(Gateway g) throws Exception {
+    var binding = g.api().start().toCompletableFuture().get();
+    return "http://127.0.0.1:" + binding.localAddress().getPort();
+  }
+
+  static void worker(String id, String model, Mode mode, long queuedDecode, Gateway... gs) {
+    FakeWorker f = new FakeWorker(mode, HELLO);
+    fakes.put(id, f);
+    refs.put(id, kit.spawn(f.behavior(), id));
+    for (Gateway g : gs) {
+      g.admission()
+          .pool()
+          .onReport(
+              new LoadReport(
+                  id,
+                  "addr-" + id,
+                  model,
+                  true,
+                  0,
+                  8,
+                  0,
+                  0,
+                  queuedDecode,
+                  100,
+                  100,
+                  16,
+                  1000,
+                  100,
+                  0),
+              System.currentTimeMillis());
+    }
+  }
+
+  @BeforeAll
+  static void setUp() throws Exception {
+    Config c = config("");
+    kit = ActorTestKit.create("gateway-test", c);
+    gateway =
+        Gateway.create(
+            kit.system(), c, GatewaySettings.fromConfig(c, "127.0.0.1"), id -> refs.get(id));
+    Config ac =
+        config(
+            """
+            sluice.gateway.auth.enabled = on
+            sluice.gateway.auth.keys { "sk-small" = "small", "sk-big" = "big" }
+            """);
+    authGateway =
+        Gateway.create(
+            kit.system(), ac, GatewaySettings.fromConfig(ac, "127.0.0.1"), id -> refs.get(id));
+    base = start(gateway);
+    authBase = start(authGateway);
+    worker("tiny-0", "tiny", Mode.NORMAL, 0, gateway, authGateway);
+    // Retry-once: the less loaded worker fails retryably, the other one serves.
+    worker("flaky-bad", "flaky", Mode.FAIL_RETRYABLE, 0, gateway);
+    worker("flaky-good", "flaky", Mode.NORMAL, 100, gateway);
+    worker("silent-bad", "silent", Mode.SILENT, 0, gateway);
+    worker("silent-good", "silent", Mode.NORMAL, 100, gateway);
+    worker("dies-0", "dies", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("hold-0", "hold", Mode.HOLD, 0, gateway, authGateway);
+    gateway
+        .admission()
+        .pool()
+        .onReport(
+            new LoadReport(
+                "ghost-0", "addr-ghost", "ghost", false, 0, 8, 0, 0, 0, 0, 0, 16, 0, 0, 0),
+            System.currentTimeMillis());
+  }
+
+  @AfterAll
+  static void tearDown() {
+    kit.shutdownTestKit();
+  }
+
+  static HttpResponse<String> post(String url, String body, String... headers) throws Exception {
+    HttpRequest.Builder b =
+        HttpRequest.newBuilder(URI.create(url))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body));
+    for (int i = 0; i < headers.length; i += 2) {
+      b.header(headers[i], headers[i + 1]);
+    }
+    return http.send(b.build(), HttpResponse.BodyHandlers.ofString());
+  }
+
+  static String chat(String model, boolean stream) {
+    return "{\"model\":\""
+        + model
+        + "\",\"messages\":[{\"role\":\"user\",\"content\":\"Say hello\"}],\"stream\":"
+        + stream
+        + "}";
+  }
+
+  /** The data payloads of an SSE body, checking the framing on the way. */
+  static List<String> sseData(String body) {
+    assertThat(body).endsWith("\n\n");
+    List<String> out = new ArrayList<>();
+    for (String frame : body.split("\n\n")) {
+      if (frame.equals(": keep-alive")) {
+        continue; // an SSE comment, ignored by clients
+      }
+      assertThat(frame).startsWith("data: ");
+      assertThat(frame).doesNotContain("\n");
+      out.add(frame.substring(6));
+    }
+    return out;
+  }
+
+  @Test
+  void listsTheModelsOfReadyWorkers() throws Exception {
+    var r =
+        http.send(
+            HttpRequest.newBuilder(URI.create(base + "/v1/models")).build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(r.statusCode()).isEqualTo(200);
+    JsonNode j = JSON.readTree(r.body());
+    assertThat(j.get("object").asText()).isEqualTo("list");
+    List<String> ids = new ArrayList<>();
+    j.get("data").forEach(m -> ids.add(m.get("id").asText()));
+    assertThat(ids).contains("tiny", "flaky").doesNotContain("ghost");
+    assertThat(j.get("data").get(0).get("object").asText()).isEqualTo("model");
+    var one =
+        http.send(
+            HttpRequest.newBuilder(URI.create(base + "/v1/models/tiny")).build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(JSON.readTree(one.body()).get("id").asText()).isEqualTo("tiny");
+  }
+
+  @Test
+  void chatCompletionHasOpenAisShape() throws Exception {
+    var r = post(base + "/v1/chat/completions", chat("tiny", false));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Type")).hasValue("application/json");
+    JsonNode j = JSON.readTree(r.body());
+    assertThat(j.get("id").asText()).startsWith("chatcmpl-");
+    assertThat(j.get("object").asText()).isEqualTo("chat.completion");
+    assertThat(j.get("created").asLong()).isGreaterThan(1_600_000_000L);
+    assertThat(j.get("model").asText()).isEqualTo("tiny");
+    JsonNode c = j.get("choices").get(0);
+    assertThat(c.get("index").asInt()).isZero();
+    assertThat(c.get("message").get("role").asText()).isEqualTo("assistant");
+    assertThat(c.get("message").get("content").asText()).isEqualTo("Hello, world!");
+    assertThat(c.get("finish_reason").asText()).isEqualTo("stop");
+    assertThat(c.get("logprobs").isNull()).isTrue();
+    assertThat(j.get("usage").get("prompt_tokens").asInt()).isEqualTo(7);
+    assertThat(j.get("usage").get("completion_tokens").asInt()).isEqualTo(4);
+    assertThat(j.get("usage").get("total_tokens").asInt()).isEqualTo(11);
+  }
+
+  @Test
+  void streamedChatIsServerSentEventsEndingInDone() throws Exception {
+    var r = post(base + "/v1/chat/completions", chat("tiny", true));
+    assertThat(r.statusCode()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Type").orElse("")).startsWith("text/event-stream");
+    List<String> data = sseData(r.body());
+    assertThat(data.getLast()).isEqualTo("[DONE]");
+    StringBuilder text = new StringBuilder();
+    String id = null;
+    for (int i = 0; i < data.size() - 1; i++) {
+      JsonNode j = JSON.readTree(data.get(i));
+      assertThat(j.get("object").asText()).isEqualTo("chat.completion.chunk");
+      id = id == null ? j.get("id").asText() : id;
+      assertThat(j.get("id").asText()).isEqualTo(id);
+      JsonNode delta = j.get("choices").get(0).get("delta");
+      if (i == 0) {
+        assertThat(delta.get("role").asText()).isEqualTo("assistant");
+      }
+      if (delta.has("content")) {
+        text.append(delta.get("content").asText());
+      }
+    }
+    assertThat(text.toString()).isEqualTo("Hello, world!");
+    JsonNode last = JSON.readTree(data.get(data.size() - 2));
+    assertThat(last.get("choices").get(0).get("finish_reason").asText()).isEqualTo("stop");
+  }
+
+  @Test
+  void textCompletionsStreamedWithUsageAndNot() throws Exception {
+    var whole =
+        post(base + "/v1/completions", "{\"model\":\"tiny\",\"prompt\":\"Once\",\"max_tokens\":8}");
+    JsonNode j = JSON.readTree(whole.body());
+    assertThat(j.get("object").asText()).isEqualTo("text_completion");
+    assertThat(j.get("id").asText()).startsWith("cmpl-");
+    assertThat(j.get("choices").get(0).get("text").asText()).isEqualTo("Hello, world!");
+    var s =
+        post(
+            base + "/v1/completions",
+            "{\"model\":\"tiny\",\"prompt\":[\"Once\"],\"stream\":true,\"stream_options\":{\"include_usage\":true}}");
+    List<String> data = sseData(s.body());
+    assertThat(data.getLast()).isEqualTo("[DONE]");
+    JsonNode usage = JSON.readTree(data.get(data.size() - 2));
+    assertThat(usage.get("choices")).isEmpty();
+    assertThat(usage.get("usage").get("total_tokens").asInt()).isEqualTo(11);
+    StringBuilder text = new StringBuilder();
+    for (String d : data.subList(0, data.size() - 2)) {
+      JsonNode c = JSON.readTree(d);
+      assertThat(c.get("object").asText()).isEqualTo("text_completion");
+      text.append(c.get("choices").get(0).get("text").asText());
+    }
+    assertThat(text.toString()).isEqualTo("Hello, world!");
+  }
+
+  static Stream<Arguments> badRequests() {
+    String msgs = "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]";
+    return Stream.of(
+        Arguments.of("{not json", 400, null),
+        Arguments.of("[]", 400, null),
+        Arguments.of("{\"messages\":[]}", 400, "model"),
+        Arguments.of("{\"model\":\"tiny\"}", 400, "messages"),
+        Arguments.of(
+            "{\"model\":\"tiny\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+            400,
+            "messages[0].role"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"temperature\":\"hot\"}", 400, "temperature"),
+        Arguments.of("{\"model\":\"tiny\"," + msgs + ",\"temperature\":2.5}", 422, "temperature"),
+        Arguments.of("{\"model\":\"tiny\"," + msgs + ",\"top_p\":0}", 422, "top_p"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"presence_penalty\":-3}", 422, "presence_penalty"),
+        Arguments.of("{\"model\":\"tiny\"," + msgs + ",\"max_tokens\":513}", 422, "max_tokens"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"max_completion_tokens\":0}",
+            422,
+            "max_completion_tokens"),
+        Arguments.of("{\"model\":\"tiny\"," + msgs + ",\"n\":2}", 422, "n"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}",
+            422,
+            "stop"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"logprobs\":true,\"top_logprobs\":21}",
+            422,
+            "top_logprobs"),
+        Arguments.of(
+            "{\"model\":\"tiny\"," + msgs + ",\"tools\":[{\"type\":\"function\"}]}", 400, "tools"),
+        Arguments.of(
+            "{\"model\":\"tiny\",\"messages\":[{\"role\":\"user\",\"content\":\""
+                + "x".repeat(3500)
+                + "\"}]}",
+            422,
+            "messages"),
+        Arguments.of("{\"model\":\"nope\"," + msgs + "}", 404, "model"));
+  }
+
+  @ParameterizedTest
+  @MethodSource("badRequests")
+  void everyInvalidRequestGetsAnExactStatusAndAnOpenAiErrorObject(
+      String body, int status, String param) throws Exception {
+    var r = post(base + "/v1/chat/completions", body);
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(status);
+    JsonNode e = JSON.readTree(r.body()).get("error");
+    assertThat(e.get("message").asText()).isNotBlank();
+    assertThat(e.get("type").asText()).isNotBlank();
+    assertThat(e.has("code")).isTrue();
+    assertThat(e.has("param")).isTrue();
+    if (param != null) {
+      assertThat(e.get("param").asText()).isEqualTo(param);
+    }
+  }
+
+  @Test
+  void oversizedBodiesAre413UnknownPaths404AndWrongMethods405() throws Exception {
+    var big = post(base + "/v1/chat/completions", "{\"model\":\"" + "x".repeat(5000) + "\"}");
+    assertThat(big.statusCode()).isEqualTo(413);
+    assertThat(JSON.readTree(big.body()).get("error").get("code").asText())
+        .isEqualTo("request_too_large");
+    var unknown = post(base + "/v1/embeddings", "{}");
+    assertThat(unknown.statusCode()).isEqualTo(404);
+    assertThat(JSON.readTree(unknown.body()).get("error").get("code").asText())
+        .isEqualTo("not_found");
+    var get =
+        http.send(
+            HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions")).build(),
+            HttpResponse.BodyHandlers.ofString());
+    assertThat(get.statusCode()).isEqualTo(405);
+  }
+
+  @Test
+  void deadlineHeaderIsBoundsCheckedAndAnUnmeetableDeadlineIsRefusedAtOnceWith503()
+      throws Exception {
+    assertThat(
+            post(base + "/v1/chat/completions", chat("tiny", false), "X-Sluice-Deadline-Ms", "soon")
+                .statusCode())
+        .isEqualTo(400);
+    assertThat(
+            post(base + "/v1/chat/completions", chat("tiny", false), "X-Sluice-Deadline-Ms", "5")
+                .statusCode())
+        .isEqualTo(422);
+    // 500 tokens at the worker's 100 tokens/s take 5 s: a 1 s deadline cannot be met.
+    var r =
+        post(
+            base + "/v1/chat/completions",
+            "{\"model\":\"tiny\",\"max_tokens\":500,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+            "X-Sluice-Deadline-Ms",
+            "1000");
+    assertThat(r.statusCode()).isEqualTo(503);
+    assertThat(r.headers().firstValue("X-Sluice-Reason")).hasValue("deadline_unmeetable");
+    assertThat(r.headers().firstValue("Retry-After")).hasValue("5");
+    assertThat(JSON.readTree(r.body()).get("error").get("code").asText())
+        .isEqualTo("deadline_unmeetable");
+  }
+
+  @Test
+  void modelWithoutAReadyWorkerIs503WithRetryAfter() throws Exception {
+    var r = post(base + "/v1/chat/completions", chat("ghost", false));
+    assertThat(r.statusCode()).isEqualTo(503);
+    assertThat(r.headers().firstValue("Retry-After")).hasValue("5");
+    assertThat(r.headers().firstValue("X-Sluice-Reason")).hasValue("no_worker");
+  }
+
+  @Test
+  void apiKeysMapToTenantsWithQuotas() throws Exception {
+    var none = post(authBase + "/v1/chat/completions", chat("tiny", false));
+    assertThat(none.statusCode()).isEqualTo(401);
+    assertThat(JSON.readTree(none.body()).get("error").get("code").asText())
+        .isEqualTo("invalid_api_key");
+    assertThat(
+            post(
+                    authBase + "/v1/chat/completions",
+                    chat("tiny", false),
+                    "Authorization",
+                    "Bearer sk-wrong")
+                .statusCode())
+        .isEqualTo(401);
+    assertThat(
+            post(
+                    authBase + "/v1/chat/completions",
+                    chat("tiny", false),
+                    "Authorization",
+                    "Bearer sk-big")
+                .statusCode())
+        .isEqualTo(200);
+    // Tenant "small": a 300-token bucket refilling at 1 token/s; a request is charged prompt +
+    // max_tokens while it runs (the unused part comes back when it ends). One held request of
+    // ~250 tokens leaves too little for a second.
+    var held =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create(authBase + "/v1/chat/completions"))
+                .header("Authorization", "Bearer sk-small")
+                .POST(
+                    HttpRequest.BodyPublishers.ofString(
+                        "{\"model\":\"hold\",\"max_tokens\":240,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> fakes.get("hold-0").received(WorkerProtocol.Generate.class).size() >= 1);
+    String body =
+        "{\"model\":\"tiny\",\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    var over = post(authBase + "/v1/chat/completions", body, "Authorization", "Bearer sk-small");
+    assertThat(over.statusCode()).isEqualTo(429);
+    assertThat(over.headers().firstValue("X-Sluice-Reason")).hasValue("tenant_quota");
+    // The held request took ~243 of 300 tokens; this one needs ~103: ~46 s at 1 token/s.
+    assertThat(Integer.parseInt(over.headers().firstValue("Retry-After").orElseThrow()))
+        .isBetween(40, 50);
+    assertThat(JSON.readTree(over.body()).get("error").get("type").asText())
+        .isEqualTo("rate_limit_exceeded");
+    // Bigger than the whole bucket: never satisfiable, said so.
+    var huge =
+        post(
+            authBase + "/v1/chat/completions",
+            "{\"model\":\"tiny\",\"max_tokens\":400,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+            "Authorization",
+            "Bearer sk-small");
+    assertThat(huge.statusCode()).isEqualTo(429);
+    assertThat(huge.headers().firstValue("X-Sluice-Reason")).hasValue("tenant_burst");
+    held.cancel(true);
+  }
+
+  @Test
+  void aRetryableFailureIsRetriedOnceOnAnotherWorker() throws Exception {
+    var r = post(base + "/v1/chat/completions", chat("flaky", false));
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(JSON.readTree(r.body()).get("choices").get(0).get("message").get("content").asText())
+        .isEqualTo("Hello, world!");
+    assertThat(fakes.get("flaky-bad").received(WorkerProtocol.Generate.class)).hasSize(1);
+    assertThat(fakes.get("flaky-good").received(WorkerProtocol.Generate.class)).hasSize(1);
+  }
+
+  @Test
+  void aWorkerWhoseNodeLeavesBeforeStreamingIsReplacedOnce() throws Exception {
+    var pending =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(chat("silent", true)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !fakes.get("silent-bad").received(WorkerProtocol.Generate.class).isEmpty());
+    gateway.admission().pool().nodeGone("addr-silent-bad");
+    var r = pending.get();
+    assertThat(r.statusCode()).isEqualTo(200);
+    List<String> data = sseData(r.body());
+    assertThat(data.getLast()).isEqualTo("[DONE]");
+    assertThat(String.join("", data)).contains("Hello").doesNotContain("\"error\"");
+    assertThat(fakes.get("silent-good").received(WorkerProtocol.Generate.class)).hasSize(1);
+    // The abandoned attempt was cancelled on the lost worker.
+    assertThat(fakes.get("silent-bad").received(WorkerProtocol.Cancel.class)).hasSize(1);
+  }
+
+  @Test
+  void aWorkerLostAfterStreamingBeganEndsTheStreamWithAnErrorEvent() throws Exception {
+    var pending =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(chat("dies", true)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !fakes.get("dies-0").received(WorkerProtocol.Generate.class).isEmpty());
+    Thread.sleep(300); // let the first chunk reach the client
+    gateway.admission().pool().nodeGone("addr-dies-0");
+    var r = pending.get();
+    assertThat(r.statusCode()).isEqualTo(200);
+    List<String> data = sseData(r.body());
+    assertThat(data).doesNotContain("[DONE]");
+    assertThat(String.join("", data)).contains("Hello");
+    JsonNode err = JSON.readTree(data.getLast()).get("error");
+    assertThat(err.get("code").asText()).isEqualTo("worker_lost");
+    assertThat(err.get("message").asText()).contains("after generation began");
+  }
+
+  @Test
+  void aClientThatDisconnectsCancelsItsSequence() throws Exception {
+    int before = fakes.get("hold-0").received(WorkerProtocol.Cancel.class).size();
+    int generates = fakes.get("hold-0").received(WorkerProtocol.Generate.class).size();
+    URI u = URI.create(base);
+    String body = chat("hold", true);
+    try (Socket socket = new Socket(u.getHost(), u.getPort())) {
+      OutputStream out = socket.getOutputStream();
+      out.write(
+          ("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  + "Content-Length: "
+                  + body.length()
+                  + "\r\n\r\n"
+                  + body)
+              .getBytes(StandardCharsets.UTF_8));
+      out.flush();
+      BufferedReader reader =
+          new BufferedReader(
+              new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
+      assertThat(reader.readLine()).isEqualTo("HTTP/1.1 200 OK");
+      String line;
+      do {
+        line = reader.readLine();
+      } while (line != null && !line.contains("data: "));
+      assertThat(line).contains("chat.completion.chunk");
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(
+              () -> fakes.get("hold-0").received(WorkerProtocol.Generate.class).size() > generates);
+    }
+    // The socket is closed: the worker is told to stop and free the sequence.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> fakes.get("hold-0").received(WorkerProtocol.Cancel.class).size() > before);
+  }
+}
