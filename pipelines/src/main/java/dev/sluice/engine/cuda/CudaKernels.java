@@ -36,6 +36,9 @@ final class CudaKernels implements AutoCloseable {
   private final long argPointers = MemoryUtil.nmemCalloc(MAX_ARGS, 8);
   private int argc;
 
+  /** Kernels launched so far (benchmarks count the launches of one step). */
+  int launches;
+
   /** Which images were loaded, e.g. {@code sm90.cubin} (no JIT) or {@code sm90.ptx} (JIT). */
   final String ptxVariant;
 
@@ -216,6 +219,7 @@ final class CudaKernels implements AutoCloseable {
   }
 
   private void launch(long fn, int gx, int gy, int block, String name) {
+    launches++;
     int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, 0, stream, argPointers, 0L);
     if (rc != CU.CUDA_SUCCESS) {
       check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + ", block " + block + ")");
