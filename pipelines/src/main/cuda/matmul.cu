@@ -310,19 +310,132 @@ SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
     }                                                                                          \
   }
 
-// Suffix-less names take one token (decode of one sequence, NT = 1); _b names take batches (NT = 8).
-#define ALL(TYPE)                                          \
-  MATMUL(matmul_##TYPE, dot_##TYPE, 1)                     \
+// ---- single-token (decode) kernels: split-K ----
+// One token leaves a narrow matrix (1536 rows: o-proj, down) with one warp per row far too few warps
+// to keep enough loads in flight, and each warp walks its whole row (8960 columns for down) in
+// dependent rounds of loads. These kernels give each row `split` (1, 2, 4 or 8) consecutive warps of
+// a 256-thread block, each over a contiguous run of whole units (G elements, UB bytes: 16-byte
+// vectors for F32/F16/BF16, quant blocks otherwise), and add the warps' sums in shared memory. The
+// host picks split so rows * split fills the GPU (CudaKernels.splitFor); split 1 covers the whole row
+// as before (any width, scalar tails included).
+#define MM1_WARPS 8
+
+// Columns [*c0, *c0 + *n) and the row byte offset *off of part `part` of `split`.
+SL_HD void split_cols(int cols, int g, int ub, int part, int split, int* c0, int* n,
+                      long long* off) {
+  if (split <= 1) {
+    *c0 = 0;
+    *n = cols;
+    *off = 0;
+    return;
+  }
+  int nu = cols / g;
+  int u0 = (int)((long long)nu * part / split), u1 = (int)((long long)nu * (part + 1) / split);
+  *c0 = u0 * g;
+  *n = (u1 - u0) * g;
+  *off = (long long)u0 * ub;
+}
+
+// Adds the other parts' sums (warps wi + 1 .. wi + split - 1) into part 0's s. Every thread of the
+// block must call it (it has a barrier).
+__device__ __forceinline__ float split_reduce(float s, float* red, int wi, int part, int split) {
+  if (split > 1) {
+    if ((threadIdx.x & 31) == 0) red[wi] = s;
+    __syncthreads();
+    if (part == 0)
+      for (int j = 1; j < split; j++) s += red[wi + j];
+  }
+  return s;
+}
+
+#define MATMUL1(NAME, DOT, G, UB)                                                              \
+  extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
+      NAME(const uint8_t* __restrict__ w, long long rowBytes, const float* __restrict__ x,     \
+           float* __restrict__ y, const float* __restrict__ bias, int rows, int cols, int T,   \
+           int accumulate, int split) {                                                        \
+    __shared__ float red[MM1_WARPS];                                                           \
+    int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
+    int part = wi % split;                                                                     \
+    int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
+    int c0, n;                                                                                 \
+    long long off;                                                                             \
+    split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
+    float acc[1] = {0.f};                                                                      \
+    if (r < rows) DOT<1>(w + (long long)r * rowBytes + off, n, x + c0, 1, acc, lane);          \
+    float s = split_reduce(warp_sum(acc[0]), red, wi, part, split);                            \
+    if (lane == 0 && part == 0 && r < rows) {                                                  \
+      if (bias != nullptr) s += bias[r];                                                       \
+      y[r] = accumulate ? y[r] + s : s;                                                        \
+    }                                                                                          \
+  }
+
+#define MATMUL_QKV1(NAME, DOT, G, UB)                                                          \
+  extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
+      NAME(const uint8_t* __restrict__ wq, const uint8_t* __restrict__ wk,                     \
+           const uint8_t* __restrict__ wv, long long rowBytes, const float* __restrict__ x,    \
+           float* __restrict__ yq, float* __restrict__ yk, float* __restrict__ yv,             \
+           const float* __restrict__ bq, const float* __restrict__ bk,                         \
+           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T, int split) {  \
+    __shared__ float red[MM1_WARPS];                                                           \
+    int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
+    int part = wi % split;                                                                     \
+    int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
+    bool active = r < rowsQ + 2 * rowsKV;                                                      \
+    const uint8_t* w;                                                                          \
+    float* y;                                                                                  \
+    const float* b;                                                                            \
+    if (r < rowsQ) {                                                                           \
+      w = wq; y = yq; b = bq;                                                                  \
+    } else if (r < rowsQ + rowsKV) {                                                           \
+      r -= rowsQ; w = wk; y = yk; b = bk;                                                      \
+    } else {                                                                                   \
+      r -= rowsQ + rowsKV; w = wv; y = yv; b = bv;                                             \
+    }                                                                                          \
+    int c0, n;                                                                                 \
+    long long off;                                                                             \
+    split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
+    float acc[1] = {0.f};                                                                      \
+    if (active) DOT<1>(w + (long long)r * rowBytes + off, n, x + c0, 1, acc, lane);            \
+    float s = split_reduce(warp_sum(acc[0]), red, wi, part, split);                            \
+    if (lane == 0 && part == 0 && active) y[r] = (b != nullptr) ? s + b[r] : s;                \
+  }
+
+#define MATMUL_GATE_UP1(NAME, DOT, G, UB)                                                      \
+  extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
+      NAME(const uint8_t* __restrict__ wg, const uint8_t* __restrict__ wu, long long rowBytes, \
+           const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int T,      \
+           int split) {                                                                        \
+    __shared__ float redG[MM1_WARPS], redU[MM1_WARPS];                                         \
+    int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
+    int part = wi % split;                                                                     \
+    int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
+    int c0, n;                                                                                 \
+    long long off;                                                                             \
+    split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
+    float g[1] = {0.f}, u[1] = {0.f};                                                          \
+    if (r < rows) {                                                                            \
+      DOT<1>(wg + (long long)r * rowBytes + off, n, x + c0, 1, g, lane);                       \
+      DOT<1>(wu + (long long)r * rowBytes + off, n, x + c0, 1, u, lane);                       \
+    }                                                                                          \
+    float gs = split_reduce(warp_sum(g[0]), redG, wi, part, split);                            \
+    float us = split_reduce(warp_sum(u[0]), redU, wi, part, split);                            \
+    if (lane == 0 && part == 0 && r < rows) y[r] = gs / (1.0f + expf(-gs)) * us;               \
+  }
+
+// Suffix-less names take one token (decode of one sequence, split-K); _b names take batches
+// (NT = 8 tokens per pass). G, UB: elements and bytes of the unit a split boundary falls on.
+#define ALL(TYPE, G, UB)                                   \
+  MATMUL1(matmul_##TYPE, dot_##TYPE, G, UB)                \
   MATMUL(matmul_##TYPE##_b, dot_##TYPE, 8)                 \
-  MATMUL_QKV(matmul_qkv_##TYPE, dot_##TYPE, 1)             \
+  MATMUL_QKV1(matmul_qkv_##TYPE, dot_##TYPE, G, UB)        \
   MATMUL_QKV(matmul_qkv_##TYPE##_b, dot_##TYPE, 8)         \
-  MATMUL_GATE_UP(matmul_gate_up_##TYPE, dot_##TYPE, 1)     \
+  MATMUL_GATE_UP1(matmul_gate_up_##TYPE, dot_##TYPE, G, UB) \
   MATMUL_GATE_UP(matmul_gate_up_##TYPE##_b, dot_##TYPE, 8)
 
-ALL(f32)
-ALL(f16)
-ALL(bf16)
-ALL(q8_0)
-ALL(q4_0)
-ALL(q4_k)
-ALL(q6_k)
+ALL(f32, 4, 16)
+ALL(f16, 8, 16)
+ALL(bf16, 8, 16)
+ALL(q8_0, QK8_0, Q8_0_BYTES)
+ALL(q4_0, QK4_0, Q4_0_BYTES)
+ALL(q4_k, QK_K, Q4_K_BYTES)
+ALL(q6_k, QK_K, Q6_K_BYTES)

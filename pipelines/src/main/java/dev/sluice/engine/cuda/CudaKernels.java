@@ -255,8 +255,49 @@ final class CudaKernels implements AutoCloseable {
       int tokens,
       boolean accumulate) {
     args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
-    long fn = tokens == 1 ? matmul1[type.ordinal()] : matmulB[type.ordinal()];
-    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+    if (tokens == 1) {
+      int split = splitFor(type, rows, cols);
+      i(split);
+      launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
+    } else {
+      launch(matmulB[type.ordinal()], (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+    }
+  }
+
+  // The single-token kernels run 8 warps per block, `split` of them per row (see matmul.cu).
+  private static final int WARPS1 = 8;
+  // Enough warps for a few waves over an H100/H200 (132 SMs x ~40 resident warps of these kernels).
+  private static final int TARGET_WARPS = 12288;
+
+  /**
+   * Warps per row of a single-token matmul: the largest of 1, 2, 4, 8 that keeps rows x split
+   * within {@value #TARGET_WARPS} and each part at least 128 columns and one unit (a 16-byte vector
+   * or a quant block); 1 when the width is not a whole number of units (the scalar-tail paths).
+   */
+  static int splitFor(GgmlType type, int rows, int cols) {
+    int unit =
+        switch (type) {
+          case F32 -> 4;
+          case F16, BF16 -> 8;
+          default -> type.blockSize;
+        };
+    if (cols % unit != 0) {
+      return 1;
+    }
+    int units = cols / unit;
+    int split = 1;
+    while (split < WARPS1
+        && (long) rows * split * 2 <= TARGET_WARPS
+        && cols / (split * 2) >= 128
+        && units >= split * 2) {
+      split *= 2;
+    }
+    return split;
+  }
+
+  private static int gridFor1(int rows, int split) {
+    int rowsPerBlock = WARPS1 / split;
+    return (rows + rowsPerBlock - 1) / rowsPerBlock;
   }
 
   /** q, k, v (T, rowsQ / rowsKV) from three weights of one type and width, biases or 0. */
@@ -279,8 +320,14 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
-    long fn = tokens == 1 ? qkv1[type.ordinal()] : qkvB[type.ordinal()];
-    launch(fn, (rowsQ + 2 * rowsKv + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+    int total = rowsQ + 2 * rowsKv;
+    if (tokens == 1) {
+      int split = splitFor(type, total, cols);
+      i(split);
+      launch(qkv1[type.ordinal()], gridFor1(total, split), 1, 256, "matmul_qkv_" + type);
+    } else {
+      launch(qkvB[type.ordinal()], (total + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+    }
   }
 
   /** y (T, rows) = silu(x Wg^T) * (x Wu^T). */
@@ -295,8 +342,18 @@ final class CudaKernels implements AutoCloseable {
       int cols,
       int tokens) {
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
-    long fn = tokens == 1 ? gateUp1[type.ordinal()] : gateUpB[type.ordinal()];
-    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_gate_up_" + type);
+    if (tokens == 1) {
+      int split = splitFor(type, rows, cols);
+      i(split);
+      launch(gateUp1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_gate_up_" + type);
+    } else {
+      launch(
+          gateUpB[type.ordinal()],
+          (rows + 3) / 4,
+          (tokens + 31) / 32,
+          128,
+          "matmul_gate_up_" + type);
+    }
   }
 
   void ropeStore(
