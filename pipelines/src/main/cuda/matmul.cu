@@ -348,6 +348,30 @@ __device__ __forceinline__ float split_reduce(float s, float* red, int wi, int p
   return s;
 }
 
+// Optional RMSNorm of the single input row, fused into the QKV and gate/up kernels (it saves a
+// launch per use, two per layer): with normW set, every block normalises x (cols floats) into
+// dynamic shared memory, in the same order and expression as the rmsnorm kernel (256 threads), so
+// the result is bit-identical to running rmsnorm first; the dots then read x from shared memory.
+// Returns the row the dots read. Every thread of the block must call it (barriers).
+__device__ __forceinline__ const float* norm_prologue(const float* __restrict__ x,
+                                                      const float* __restrict__ normW, float eps,
+                                                      int cols) {
+  if (normW == nullptr) return x;
+  extern __shared__ float4 mm_xs4[];
+  float* xs = reinterpret_cast<float*>(mm_xs4);
+  float ss = 0.f;
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) {
+    float v = x[i];
+    xs[i] = v;
+    ss += v * v;
+  }
+  ss = block_sum(ss);
+  float inv = 1.0f / sqrtf(ss / (float)cols + eps);
+  for (int i = threadIdx.x; i < cols; i += blockDim.x) xs[i] = xs[i] * inv * normW[i];
+  __syncthreads();
+  return xs;
+}
+
 #define MATMUL1(NAME, DOT, G, UB)                                                              \
   extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
       NAME(const uint8_t* __restrict__ w, long long rowBytes, const float* __restrict__ x,     \
@@ -375,8 +399,10 @@ __device__ __forceinline__ float split_reduce(float s, float* red, int wi, int p
            const uint8_t* __restrict__ wv, long long rowBytes, const float* __restrict__ x,    \
            float* __restrict__ yq, float* __restrict__ yk, float* __restrict__ yv,             \
            const float* __restrict__ bq, const float* __restrict__ bk,                         \
-           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T, int split) {  \
+           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T, int split,    \
+           const float* __restrict__ normW, float eps) {                                       \
     __shared__ float red[MM1_WARPS];                                                           \
+    const float* xin = norm_prologue(x, normW, eps, cols);                                     \
     int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
     int part = wi % split;                                                                     \
     int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
@@ -395,7 +421,7 @@ __device__ __forceinline__ float split_reduce(float s, float* red, int wi, int p
     long long off;                                                                             \
     split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
     float acc[1] = {0.f};                                                                      \
-    if (active) DOT<1>(w + (long long)r * rowBytes + off, n, x + c0, 1, acc, lane);            \
+    if (active) DOT<1>(w + (long long)r * rowBytes + off, n, xin + c0, 1, acc, lane);          \
     float s = split_reduce(warp_sum(acc[0]), red, wi, part, split);                            \
     if (lane == 0 && part == 0 && active) y[r] = (b != nullptr) ? s + b[r] : s;                \
   }
@@ -404,8 +430,9 @@ __device__ __forceinline__ float split_reduce(float s, float* red, int wi, int p
   extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
       NAME(const uint8_t* __restrict__ wg, const uint8_t* __restrict__ wu, long long rowBytes, \
            const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int T,      \
-           int split) {                                                                        \
+           int split, const float* __restrict__ normW, float eps) {                            \
     __shared__ float redG[MM1_WARPS], redU[MM1_WARPS];                                         \
+    const float* xin = norm_prologue(x, normW, eps, cols);                                     \
     int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
     int part = wi % split;                                                                     \
     int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
@@ -414,8 +441,8 @@ __device__ __forceinline__ float split_reduce(float s, float* red, int wi, int p
     split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
     float g[1] = {0.f}, u[1] = {0.f};                                                          \
     if (r < rows) {                                                                            \
-      DOT<1>(wg + (long long)r * rowBytes + off, n, x + c0, 1, g, lane);                       \
-      DOT<1>(wu + (long long)r * rowBytes + off, n, x + c0, 1, u, lane);                       \
+      DOT<1>(wg + (long long)r * rowBytes + off, n, xin + c0, 1, g, lane);                     \
+      DOT<1>(wu + (long long)r * rowBytes + off, n, xin + c0, 1, u, lane);                     \
     }                                                                                          \
     float gs = split_reduce(warp_sum(g[0]), redG, wi, part, split);                            \
     float us = split_reduce(warp_sum(u[0]), redU, wi, part, split);                            \

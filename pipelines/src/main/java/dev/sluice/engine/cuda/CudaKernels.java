@@ -219,11 +219,35 @@ final class CudaKernels implements AutoCloseable {
   }
 
   private void launch(long fn, int gx, int gy, int block, String name) {
+    launch(fn, gx, gy, block, 0, name);
+  }
+
+  private void launch(long fn, int gx, int gy, int block, int sharedBytes, String name) {
     launches++;
-    int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, 0, stream, argPointers, 0L);
+    int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, sharedBytes, stream, argPointers, 0L);
     if (rc != CU.CUDA_SUCCESS) {
-      check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + ", block " + block + ")");
+      check(
+          rc,
+          "cuLaunchKernel("
+              + name
+              + ", grid "
+              + gx
+              + "x"
+              + gy
+              + ", block "
+              + block
+              + ", shared "
+              + sharedBytes
+              + ")");
     }
+  }
+
+  /**
+   * Whether the single-token QKV and gate/up kernels can apply the RMSNorm of their input row
+   * themselves (the normalised row must fit the default 48 KiB of dynamic shared memory).
+   */
+  static boolean canFuseNorm(int cols) {
+    return 4L * cols <= 48 * 1024;
   }
 
   private static int gridFor(long n, int block) {
@@ -261,6 +285,16 @@ final class CudaKernels implements AutoCloseable {
       launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
     } else {
       launch(matmulB[type.ordinal()], (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+    }
+  }
+
+  private static void checkNorm(long normW, int cols, int tokens) {
+    if (normW != 0 && (tokens != 1 || !canFuseNorm(cols))) {
+      throw new IllegalArgumentException(
+          "fused RMSNorm needs one token and at most 12288 columns, got "
+              + tokens
+              + " tokens x "
+              + cols);
     }
   }
 
@@ -318,13 +352,47 @@ final class CudaKernels implements AutoCloseable {
       int rowsKv,
       int cols,
       int tokens) {
+    matmulQkv(
+        type, wq, wk, wv, rowBytes, x, yq, yk, yv, bq, bk, bv, rowsQ, rowsKv, cols, tokens, 0, 0f);
+  }
+
+  /**
+   * As above; with {@code normW} not 0 (one token only, {@link #canFuseNorm}), x is the raw
+   * residual row and the kernel applies RMSNorm (weights {@code normW}, epsilon {@code eps}) first.
+   */
+  void matmulQkv(
+      GgmlType type,
+      long wq,
+      long wk,
+      long wv,
+      long rowBytes,
+      long x,
+      long yq,
+      long yk,
+      long yv,
+      long bq,
+      long bk,
+      long bv,
+      int rowsQ,
+      int rowsKv,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
+    checkNorm(normW, cols, tokens);
     args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
     int total = rowsQ + 2 * rowsKv;
     if (tokens == 1) {
       int split = splitFor(type, total, cols);
-      i(split);
-      launch(qkv1[type.ordinal()], gridFor1(total, split), 1, 256, "matmul_qkv_" + type);
+      i(split).p(normW).f(eps);
+      launch(
+          qkv1[type.ordinal()],
+          gridFor1(total, split),
+          1,
+          256,
+          normW != 0 ? 4 * cols : 0,
+          "matmul_qkv_" + type);
     } else {
       launch(qkvB[type.ordinal()], (total + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
     }
@@ -341,11 +409,37 @@ final class CudaKernels implements AutoCloseable {
       int rows,
       int cols,
       int tokens) {
+    matmulGateUp(type, wg, wu, rowBytes, x, y, rows, cols, tokens, 0, 0f);
+  }
+
+  /**
+   * As above, with the fused RMSNorm of {@link #matmulQkv(GgmlType, long, long, long, long, long,
+   * long, long, long, long, long, long, int, int, int, int, long, float)}.
+   */
+  void matmulGateUp(
+      GgmlType type,
+      long wg,
+      long wu,
+      long rowBytes,
+      long x,
+      long y,
+      int rows,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
+    checkNorm(normW, cols, tokens);
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
     if (tokens == 1) {
       int split = splitFor(type, rows, cols);
-      i(split);
-      launch(gateUp1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_gate_up_" + type);
+      i(split).p(normW).f(eps);
+      launch(
+          gateUp1[type.ordinal()],
+          gridFor1(rows, split),
+          1,
+          256,
+          normW != 0 ? 4 * cols : 0,
+          "matmul_gate_up_" + type);
     } else {
       launch(
           gateUpB[type.ordinal()],

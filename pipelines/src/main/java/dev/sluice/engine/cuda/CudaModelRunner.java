@@ -99,6 +99,8 @@ final class CudaModelRunner implements ModelRunner {
   // a type; the unfused path stays for mixed-type files and for differential tests.
   private boolean fuseQkv = true;
   private boolean fuseGateUp = true;
+  // RMSNorm inside the fused single-token QKV and gate/up kernels (off only in differential tests).
+  private boolean fuseNorm = true;
   private final long[] graphKeys = new long[GRAPH_CACHE];
   private final long[] graphExecs = new long[GRAPH_CACHE];
   private int graphCount;
@@ -273,6 +275,12 @@ final class CudaModelRunner implements ModelRunner {
     fuseQkv = on;
     fuseGateUp = on;
     destroyGraphs(); // captured with the other path
+  }
+
+  /** Turns the RMSNorm fused into single-token QKV and gate/up kernels on or off (tests). */
+  void useFusedNorm(boolean on) {
+    fuseNorm = on;
+    destroyGraphs();
   }
 
   /** Bytes of weights in device memory (what one decode step reads at least once). */
@@ -496,22 +504,28 @@ final class CudaModelRunner implements ModelRunner {
     float invRopeScale = 1.0f / c.ropeScale();
     boolean neox = c.ropeType() == RopeType.NEOX;
 
+    // One token: the fused QKV and gate/up kernels apply their RMSNorm themselves (bit-identical).
+    boolean normIn = fuseNorm && tokens == 1 && CudaKernels.canFuseNorm(dim);
     k.embed(embedding.type(), embedding.ptr(), embedding.rowBytes(), dTok, x, dim, tokens);
     mark(PH_SMALL);
     for (int li = 0; li < layers.length; li++) {
       Layer l = layers[li];
       long kc = kCache + li * layerCacheBytes;
       long vc = vCache + li * layerCacheBytes;
-      k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
-      mark(PH_SMALL);
-      if (fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type()) {
+      boolean fq = fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type();
+      boolean normInQkv = fq && normIn;
+      if (!normInQkv) {
+        k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
+        mark(PH_SMALL);
+      }
+      if (fq) {
         k.matmulQkv(
             l.wq().type(),
             l.wq().ptr(),
             l.wk().ptr(),
             l.wv().ptr(),
             l.wq().rowBytes(),
-            xb,
+            normInQkv ? x : xb,
             q,
             kk,
             vv,
@@ -521,7 +535,9 @@ final class CudaModelRunner implements ModelRunner {
             c.qDim(),
             c.kvDim(),
             dim,
-            tokens);
+            tokens,
+            normInQkv ? l.attnNorm() : 0,
+            c.rmsEps());
       } else {
         mm(l.wq(), xb, q, l.bq(), tokens, false);
         mm(l.wk(), xb, kk, l.bk(), tokens, false);
@@ -564,19 +580,25 @@ final class CudaModelRunner implements ModelRunner {
       mark(PH_ATT);
       mm(l.wo(), att, x, 0, tokens, true);
       mark(PH_O);
-      k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
-      mark(PH_SMALL);
-      if (fuseGateUp && l.gate().type() == l.up().type()) {
+      boolean fg = fuseGateUp && l.gate().type() == l.up().type();
+      boolean normInGateUp = fg && normIn;
+      if (!normInGateUp) {
+        k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
+        mark(PH_SMALL);
+      }
+      if (fg) {
         k.matmulGateUp(
             l.gate().type(),
             l.gate().ptr(),
             l.up().ptr(),
             l.gate().rowBytes(),
-            xb,
+            normInGateUp ? x : xb,
             hb,
             hidden,
             dim,
-            tokens);
+            tokens,
+            normInGateUp ? l.ffnNorm() : 0,
+            c.rmsEps());
       } else {
         mm(l.gate(), xb, hb, 0, tokens, false);
         mm(l.up(), xb, hb2, 0, tokens, false);
