@@ -469,7 +469,11 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(q).p(k).p(v).p(kcache).p(vcache).p(tokPos).p(tokSlot);
     i(heads).i(kvHeads).i(headDim).i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0).p(freqFactors);
-    launch(ropeStore, tokens, 1, 128, "rope_store");
+    // One thread per query-head rotation pair (up to 1024): each pair's powf/sincosf and its
+    // load-rotate-store then run side by side instead of 6 dependent rounds on 128 threads.
+    int pairs = heads * (ropeDim / 2);
+    int block = Math.clamp((pairs + 31) / 32 * 32, 128, 1024);
+    launch(ropeStore, tokens, 1, block, "rope_store");
   }
 
   void attention(
