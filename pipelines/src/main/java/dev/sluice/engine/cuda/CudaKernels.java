@@ -493,7 +493,7 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
     i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
-    launch(attention, tokens, heads, 512, "attention");
+    launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
   }
 
   void swiglu(long gate, long up, long out, long n) {
