@@ -32,7 +32,7 @@ FLAGS=(--add-modules=jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xm
 
 echo "== gpu tests"
 timeout -k 10 170 "$JAVA" "${FLAGS[@]}" -jar "$G"/console/junit-platform-console-standalone-*.jar execute \
-  --class-path "$CP" --select-package dev.sluice.engine.cuda --include-tag gpu \
+  --class-path "$CP" --select-package dev.sluice.engine.cuda --include-tag gpu --exclude-engine junit-vintage \
   --reports-dir "$OUT/junit" --details=tree --disable-banner --disable-ansi-colors 2>&1 | tee "$OUT/gpu-tests.log"
 tests_rc=${PIPESTATUS[0]}
 echo "gpu tests exit code: $tests_rc (124 = timed out)"

@@ -4,17 +4,20 @@
 // Grouped-query: query head h reads KV head h / (heads / kvHeads).
 #include "sluice_common.cuh"
 
-#define ATT_WARPS 16
+#define ATT_WARPS 32
 #define ATT_UNROLL 4  // positions per warp per step: their loads are in flight together
 #define MAX_HEAD_DIM 256
 #define DPL (MAX_HEAD_DIM / WARP)  // head dimensions per lane
 
 // q (T, heads*headDim); kcache/vcache (numBlocks*blockSize, kvHeads*headDim) of this layer;
 // blockTable (numSeqs, maxBlocksPerSeq); out (T, heads*headDim).
-// grid (T, heads), block 512 (16 warps): warp w runs an online softmax over positions
-// w, w + 16, w + 32, ..., four at a time so their loads overlap; the warps' partial results are
-// then merged through shared memory. headDim <= 256.
-extern "C" __global__ void attention(const float* __restrict__ q, const float* __restrict__ kcache,
+// grid (T, heads), block 1024 (32 warps; the launch bound keeps registers <= 64 so it launches):
+// warp w runs an online softmax over positions w, w + 32, w + 64, ..., four at a time so their loads
+// overlap; the warps' partial results are then merged through shared memory. headDim <= 256.
+// 32 warps rather than 16: one token's decode has only `heads` blocks, so each block's dependent
+// rounds (4 x 32 positions per round) set the time; prefill keeps the same 32 warps per SM.
+extern "C" __global__ void __launch_bounds__(ATT_WARPS * WARP)
+    attention(const float* __restrict__ q, const float* __restrict__ kcache,
                                      const float* __restrict__ vcache, float* __restrict__ out,
                                      const int* __restrict__ tokSeq, const int* __restrict__ tokPos,
                                      const int* __restrict__ blockTable, int maxBlocksPerSeq,

@@ -52,7 +52,7 @@ __device__ __forceinline__ void rope_head(float* h, int pair, float pos, int rop
 // q (T, heads*headDim), k and v (T, kvHeads*headDim); kcache/vcache (numBlocks*blockSize, kvDim)
 // of this layer; slot[t] = block * blockSize + pos % blockSize. k is rotated in place too.
 // factors: (ropeDim / 2) divisors of the pair frequencies (Llama 3.1 rope_freqs) or null.
-// grid (T), block 128.
+// grid (T), block: any multiple of 32 (the host gives one thread per query rotation pair, 128..1024).
 extern "C" __global__ void rope_store(float* __restrict__ q, float* __restrict__ k,
                                       const float* __restrict__ v, float* __restrict__ kcache,
                                       float* __restrict__ vcache, const int* __restrict__ tokPos,

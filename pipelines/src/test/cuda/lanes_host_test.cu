@@ -158,11 +158,48 @@ static int check_dots(Type t, const uint8_t* w, size_t rowBytes, int rows, int c
   return bad;
 }
 
+// The decode kernels' split-K: parts of whole units (G elements, UB bytes, as ALL(...) in matmul.cu)
+// summed must give the row's dot product.
+static int check_split(Type t, const uint8_t* w, size_t rowBytes, int rows, int cols,
+                       const std::vector<float>& ref, const float* x, int split) {
+  static const int G[] = {4, 8, 8, QK8_0, QK4_0, QK_K, QK_K};
+  static const int UB[] = {16, 16, 16, Q8_0_BYTES, Q4_0_BYTES, Q4_K_BYTES, Q6_K_BYTES};
+  if (cols % G[t] != 0) return 0;  // the host runs split 1 there
+  int bad = 0;
+  for (int r = 0; r < rows; r++) {
+    double got = 0, want = 0, mag = 0;
+    int covered = 0;
+    for (int part = 0; part < split; part++) {
+      int c0, n;
+      long long off;
+      split_cols(cols, G[t], UB[t], part, split, &c0, &n, &off);
+      if (c0 != covered) bad++;
+      covered += n;
+      for (int lane = 0; lane < 32; lane++) {
+        float acc[1] = {0.f};
+        dot<1>(t, w + r * rowBytes + off, n, x + c0, 1, acc, lane);
+        got += acc[0];
+      }
+    }
+    if (covered != cols) bad++;
+    for (int i = 0; i < cols; i++) {
+      want += (double)ref[(size_t)r * cols + i] * x[i];
+      mag += fabs((double)ref[(size_t)r * cols + i] * x[i]);
+    }
+    if (fabs(got - want) > 1e-5 * mag + 1e-6) {
+      if (bad++ < 5)
+        printf("FAIL split %d %s cols=%d row %d: got %.7g want %.7g\n", split, NAMES[t], cols, r,
+               got, want);
+    }
+  }
+  return bad;
+}
+
 int main() {
   int bad = 0;
   for (int t = F32; t <= Q6_K; t++) {
     Type ty = (Type)t;
-    std::vector<int> widths = {512, 1536};
+    std::vector<int> widths = {512, 1536, 2304};  // 2304: 9 super-blocks, uneven splits
     if (BLOCK[t] == 1) widths.push_back(172);  // scalar-load path
     for (int cols : widths) {
       int rows = 3;
@@ -183,6 +220,7 @@ int main() {
       bad += check_dots<1>(ty, w.data(), rowBytes, rows, cols, ref, x.data(), 1);
       bad += check_dots<8>(ty, w.data(), rowBytes, rows, cols, ref, x.data(), 8);
       bad += check_dots<8>(ty, w.data(), rowBytes, rows, cols, ref, x.data(), 5);
+      for (int split : {1, 2, 4, 8}) bad += check_split(ty, w.data(), rowBytes, rows, cols, ref, x.data(), split);
     }
   }
   if (bad) {

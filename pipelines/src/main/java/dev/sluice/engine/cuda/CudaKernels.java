@@ -36,6 +36,9 @@ final class CudaKernels implements AutoCloseable {
   private final long argPointers = MemoryUtil.nmemCalloc(MAX_ARGS, 8);
   private int argc;
 
+  /** Kernels launched so far (benchmarks count the launches of one step). */
+  int launches;
+
   /** Which images were loaded, e.g. {@code sm90.cubin} (no JIT) or {@code sm90.ptx} (JIT). */
   final String ptxVariant;
 
@@ -216,10 +219,35 @@ final class CudaKernels implements AutoCloseable {
   }
 
   private void launch(long fn, int gx, int gy, int block, String name) {
-    int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, 0, stream, argPointers, 0L);
+    launch(fn, gx, gy, block, 0, name);
+  }
+
+  private void launch(long fn, int gx, int gy, int block, int sharedBytes, String name) {
+    launches++;
+    int rc = CU.ncuLaunchKernel(fn, gx, gy, 1, block, 1, 1, sharedBytes, stream, argPointers, 0L);
     if (rc != CU.CUDA_SUCCESS) {
-      check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + ", block " + block + ")");
+      check(
+          rc,
+          "cuLaunchKernel("
+              + name
+              + ", grid "
+              + gx
+              + "x"
+              + gy
+              + ", block "
+              + block
+              + ", shared "
+              + sharedBytes
+              + ")");
     }
+  }
+
+  /**
+   * Whether the single-token QKV and gate/up kernels can apply the RMSNorm of their input row
+   * themselves (the normalised row must fit the default 48 KiB of dynamic shared memory).
+   */
+  static boolean canFuseNorm(int cols) {
+    return 4L * cols <= 48 * 1024;
   }
 
   private static int gridFor(long n, int block) {
@@ -251,8 +279,59 @@ final class CudaKernels implements AutoCloseable {
       int tokens,
       boolean accumulate) {
     args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
-    long fn = tokens == 1 ? matmul1[type.ordinal()] : matmulB[type.ordinal()];
-    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+    if (tokens == 1) {
+      int split = splitFor(type, rows, cols);
+      i(split);
+      launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
+    } else {
+      launch(matmulB[type.ordinal()], (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+    }
+  }
+
+  private static void checkNorm(long normW, int cols, int tokens) {
+    if (normW != 0 && (tokens != 1 || !canFuseNorm(cols))) {
+      throw new IllegalArgumentException(
+          "fused RMSNorm needs one token and at most 12288 columns, got "
+              + tokens
+              + " tokens x "
+              + cols);
+    }
+  }
+
+  // The single-token kernels run 8 warps per block, `split` of them per row (see matmul.cu).
+  private static final int WARPS1 = 8;
+  // Enough warps for a few waves over an H100/H200 (132 SMs x ~40 resident warps of these kernels).
+  private static final int TARGET_WARPS = 12288;
+
+  /**
+   * Warps per row of a single-token matmul: the largest of 1, 2, 4, 8 that keeps rows x split
+   * within {@value #TARGET_WARPS} and each part at least 128 columns and one unit (a 16-byte vector
+   * or a quant block); 1 when the width is not a whole number of units (the scalar-tail paths).
+   */
+  static int splitFor(GgmlType type, int rows, int cols) {
+    int unit =
+        switch (type) {
+          case F32 -> 4;
+          case F16, BF16 -> 8;
+          default -> type.blockSize;
+        };
+    if (cols % unit != 0) {
+      return 1;
+    }
+    int units = cols / unit;
+    int split = 1;
+    while (split < WARPS1
+        && (long) rows * split * 2 <= TARGET_WARPS
+        && cols / (split * 2) >= 128
+        && units >= split * 2) {
+      split *= 2;
+    }
+    return split;
+  }
+
+  private static int gridFor1(int rows, int split) {
+    int rowsPerBlock = WARPS1 / split;
+    return (rows + rowsPerBlock - 1) / rowsPerBlock;
   }
 
   /** q, k, v (T, rowsQ / rowsKV) from three weights of one type and width, biases or 0. */
@@ -273,10 +352,50 @@ final class CudaKernels implements AutoCloseable {
       int rowsKv,
       int cols,
       int tokens) {
+    matmulQkv(
+        type, wq, wk, wv, rowBytes, x, yq, yk, yv, bq, bk, bv, rowsQ, rowsKv, cols, tokens, 0, 0f);
+  }
+
+  /**
+   * As above; with {@code normW} not 0 (one token only, {@link #canFuseNorm}), x is the raw
+   * residual row and the kernel applies RMSNorm (weights {@code normW}, epsilon {@code eps}) first.
+   */
+  void matmulQkv(
+      GgmlType type,
+      long wq,
+      long wk,
+      long wv,
+      long rowBytes,
+      long x,
+      long yq,
+      long yk,
+      long yv,
+      long bq,
+      long bk,
+      long bv,
+      int rowsQ,
+      int rowsKv,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
+    checkNorm(normW, cols, tokens);
     args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
-    long fn = tokens == 1 ? qkv1[type.ordinal()] : qkvB[type.ordinal()];
-    launch(fn, (rowsQ + 2 * rowsKv + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+    int total = rowsQ + 2 * rowsKv;
+    if (tokens == 1) {
+      int split = splitFor(type, total, cols);
+      i(split).p(normW).f(eps);
+      launch(
+          qkv1[type.ordinal()],
+          gridFor1(total, split),
+          1,
+          256,
+          normW != 0 ? 4 * cols : 0,
+          "matmul_qkv_" + type);
+    } else {
+      launch(qkvB[type.ordinal()], (total + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+    }
   }
 
   /** y (T, rows) = silu(x Wg^T) * (x Wu^T). */
@@ -290,9 +409,45 @@ final class CudaKernels implements AutoCloseable {
       int rows,
       int cols,
       int tokens) {
+    matmulGateUp(type, wg, wu, rowBytes, x, y, rows, cols, tokens, 0, 0f);
+  }
+
+  /**
+   * As above, with the fused RMSNorm of {@link #matmulQkv(GgmlType, long, long, long, long, long,
+   * long, long, long, long, long, long, int, int, int, int, long, float)}.
+   */
+  void matmulGateUp(
+      GgmlType type,
+      long wg,
+      long wu,
+      long rowBytes,
+      long x,
+      long y,
+      int rows,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
+    checkNorm(normW, cols, tokens);
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
-    long fn = tokens == 1 ? gateUp1[type.ordinal()] : gateUpB[type.ordinal()];
-    launch(fn, (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_gate_up_" + type);
+    if (tokens == 1) {
+      int split = splitFor(type, rows, cols);
+      i(split).p(normW).f(eps);
+      launch(
+          gateUp1[type.ordinal()],
+          gridFor1(rows, split),
+          1,
+          256,
+          normW != 0 ? 4 * cols : 0,
+          "matmul_gate_up_" + type);
+    } else {
+      launch(
+          gateUpB[type.ordinal()],
+          (rows + 3) / 4,
+          (tokens + 31) / 32,
+          128,
+          "matmul_gate_up_" + type);
+    }
   }
 
   void ropeStore(
@@ -314,7 +469,11 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(q).p(k).p(v).p(kcache).p(vcache).p(tokPos).p(tokSlot);
     i(heads).i(kvHeads).i(headDim).i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0).p(freqFactors);
-    launch(ropeStore, tokens, 1, 128, "rope_store");
+    // One thread per query-head rotation pair (up to 1024): each pair's powf/sincosf and its
+    // load-rotate-store then run side by side instead of 6 dependent rounds on 128 threads.
+    int pairs = heads * (ropeDim / 2);
+    int block = Math.clamp((pairs + 31) / 32 * 32, 128, 1024);
+    launch(ropeStore, tokens, 1, block, "rope_store");
   }
 
   void attention(
@@ -334,7 +493,7 @@ final class CudaKernels implements AutoCloseable {
       int tokens) {
     args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
     i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
-    launch(attention, tokens, heads, 512, "attention");
+    launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
   }
 
   void swiglu(long gate, long up, long out, long n) {

@@ -99,10 +99,43 @@ final class CudaModelRunner implements ModelRunner {
   // a type; the unfused path stays for mixed-type files and for differential tests.
   private boolean fuseQkv = true;
   private boolean fuseGateUp = true;
+  // RMSNorm inside the fused single-token QKV and gate/up kernels (off only in differential tests).
+  private boolean fuseNorm = true;
   private final long[] graphKeys = new long[GRAPH_CACHE];
   private final long[] graphExecs = new long[GRAPH_CACHE];
   private int graphCount;
   private boolean closed;
+
+  /** Phases of one step that {@link #profile} times separately, in this order. */
+  static final String[] PHASES = {
+    "metadata in",
+    "norms, rope, embed",
+    "qkv",
+    "attention",
+    "o-proj",
+    "gate-up",
+    "down",
+    "output matmul",
+    "logits out"
+  };
+
+  private static final int PH_META = 0;
+  private static final int PH_SMALL = 1;
+  private static final int PH_QKV = 2;
+  private static final int PH_ATT = 3;
+  private static final int PH_O = 4;
+  private static final int PH_GATE_UP = 5;
+  private static final int PH_DOWN = 6;
+  private static final int PH_OUT = 7;
+  private static final int PH_COPY = 8;
+
+  // Per-phase timing (benchmarks only): when set, steps run without graphs and an event is recorded
+  // after each kernel group; the milliseconds between events are added to profileMs[phase].
+  private double[] profileMs;
+  private long[] profEvents = new long[0];
+  private int[] profPhase = new int[0];
+  private int profCount;
+  private int lastLaunches;
 
   CudaModelRunner(CudaBackend backend, ModelWeights w, KvCacheSpec kv) {
     this.backend = backend;
@@ -244,6 +277,12 @@ final class CudaModelRunner implements ModelRunner {
     destroyGraphs(); // captured with the other path
   }
 
+  /** Turns the RMSNorm fused into single-token QKV and gate/up kernels on or off (tests). */
+  void useFusedNorm(boolean on) {
+    fuseNorm = on;
+    destroyGraphs();
+  }
+
   /** Bytes of weights in device memory (what one decode step reads at least once). */
   long weightBytes() {
     long n = embedding.rowBytes() * embedding.rows();
@@ -289,7 +328,11 @@ final class CudaModelRunner implements ModelRunner {
     ensureCapacity(tokens, table, rows);
     fillMeta(b, tokens, seqs);
 
-    if (graphs && tokens <= GRAPH_MAX_TOKENS) {
+    if (profileMs != null) {
+      enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+      backend.sync();
+      addProfile();
+    } else if (graphs && tokens <= GRAPH_MAX_TOKENS) {
       long key = graphKey(tokens, seqs, rows, b.maxBlocksPerSeq);
       if (key >= 0) {
         try {
@@ -385,11 +428,70 @@ final class CudaModelRunner implements ModelRunner {
     }
   }
 
+  /**
+   * Benchmarks only: while {@code phaseMs} is not null, each step runs without graphs and adds the
+   * device milliseconds of each of {@link #PHASES} to it (events between kernel groups, so each
+   * phase also carries its launch gaps); null turns it off.
+   */
+  void profile(double[] phaseMs) {
+    if (phaseMs != null && phaseMs.length < PHASES.length) {
+      throw new IllegalArgumentException("need " + PHASES.length + " phase slots");
+    }
+    profileMs = phaseMs;
+    if (phaseMs != null && profEvents.length == 0) {
+      int n = 8 + 9 * c.layers();
+      profEvents = new long[n];
+      profPhase = new int[n];
+      try (MemoryStack s = stackPush()) {
+        PointerBuffer p = s.mallocPointer(1);
+        for (int i = 0; i < n; i++) {
+          check(CU.cuEventCreate(p, CU.CU_EVENT_DEFAULT), "cuEventCreate");
+          profEvents[i] = p.get(0);
+        }
+      }
+    }
+  }
+
+  /** Kernel launches and copies the last non-graph step enqueued (a graph replays the same). */
+  int launchesPerStep() {
+    return lastLaunches;
+  }
+
+  private void mark(int phase) {
+    if (profileMs == null || profCount >= profEvents.length) {
+      return;
+    }
+    check(CU.cuEventRecord(profEvents[profCount], backend.stream), "cuEventRecord");
+    profPhase[profCount++] = phase;
+  }
+
+  private void addProfile() {
+    try (MemoryStack s = stackPush()) {
+      var ms = s.mallocFloat(1);
+      for (int i = 1; i < profCount; i++) {
+        check(CU.cuEventElapsedTime(ms, profEvents[i - 1], profEvents[i]), "cuEventElapsedTime");
+        profileMs[profPhase[i]] += ms.get(0);
+      }
+    }
+  }
+
+  private void destroyProfileEvents() {
+    for (long e : profEvents) {
+      CU.cuEventDestroy(e);
+    }
+    profEvents = new long[0];
+    profileMs = null;
+  }
+
   /** The step's device work: metadata in, layers, logits out (all on the stream). */
   private void enqueue(int tokens, int table, int rows, int maxBlocksPerSeq) {
     long stream = backend.stream;
+    int launches0 = k.launches;
+    profCount = 0;
+    mark(PH_META);
     long metaBytes = 4L * (5L * tokCap + table);
     check(CU.ncuMemcpyHtoDAsync(metaDev, metaHost, metaBytes, stream), "cuMemcpyHtoDAsync(meta)");
+    mark(PH_META);
     long dTok = metaDev;
     long dPos = metaDev + 4L * tokCap;
     long dSeq = metaDev + 8L * tokCap;
@@ -402,20 +504,28 @@ final class CudaModelRunner implements ModelRunner {
     float invRopeScale = 1.0f / c.ropeScale();
     boolean neox = c.ropeType() == RopeType.NEOX;
 
+    // One token: the fused QKV and gate/up kernels apply their RMSNorm themselves (bit-identical).
+    boolean normIn = fuseNorm && tokens == 1 && CudaKernels.canFuseNorm(dim);
     k.embed(embedding.type(), embedding.ptr(), embedding.rowBytes(), dTok, x, dim, tokens);
+    mark(PH_SMALL);
     for (int li = 0; li < layers.length; li++) {
       Layer l = layers[li];
       long kc = kCache + li * layerCacheBytes;
       long vc = vCache + li * layerCacheBytes;
-      k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
-      if (fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type()) {
+      boolean fq = fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type();
+      boolean normInQkv = fq && normIn;
+      if (!normInQkv) {
+        k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
+        mark(PH_SMALL);
+      }
+      if (fq) {
         k.matmulQkv(
             l.wq().type(),
             l.wq().ptr(),
             l.wk().ptr(),
             l.wv().ptr(),
             l.wq().rowBytes(),
-            xb,
+            normInQkv ? x : xb,
             q,
             kk,
             vv,
@@ -425,12 +535,15 @@ final class CudaModelRunner implements ModelRunner {
             c.qDim(),
             c.kvDim(),
             dim,
-            tokens);
+            tokens,
+            normInQkv ? l.attnNorm() : 0,
+            c.rmsEps());
       } else {
         mm(l.wq(), xb, q, l.bq(), tokens, false);
         mm(l.wk(), xb, kk, l.bk(), tokens, false);
         mm(l.wv(), xb, vv, l.bv(), tokens, false);
       }
+      mark(PH_QKV);
       k.ropeStore(
           q,
           kk,
@@ -448,6 +561,7 @@ final class CudaModelRunner implements ModelRunner {
           neox,
           ropeFreqs,
           tokens);
+      mark(PH_SMALL);
       k.attention(
           q,
           kc,
@@ -463,32 +577,47 @@ final class CudaModelRunner implements ModelRunner {
           c.headDim(),
           scale,
           tokens);
+      mark(PH_ATT);
       mm(l.wo(), att, x, 0, tokens, true);
-      k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
-      if (fuseGateUp && l.gate().type() == l.up().type()) {
+      mark(PH_O);
+      boolean fg = fuseGateUp && l.gate().type() == l.up().type();
+      boolean normInGateUp = fg && normIn;
+      if (!normInGateUp) {
+        k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
+        mark(PH_SMALL);
+      }
+      if (fg) {
         k.matmulGateUp(
             l.gate().type(),
             l.gate().ptr(),
             l.up().ptr(),
             l.gate().rowBytes(),
-            xb,
+            normInGateUp ? x : xb,
             hb,
             hidden,
             dim,
-            tokens);
+            tokens,
+            normInGateUp ? l.ffnNorm() : 0,
+            c.rmsEps());
       } else {
         mm(l.gate(), xb, hb, 0, tokens, false);
         mm(l.up(), xb, hb2, 0, tokens, false);
         k.swiglu(hb, hb2, hb, (long) tokens * hidden);
       }
+      mark(PH_GATE_UP);
       mm(l.down(), hb, x, 0, tokens, true);
+      mark(PH_DOWN);
     }
     k.gatherRows(x, dRows, xl, dim, rows);
     k.rmsnorm(xl, outputNorm, xl, dim, c.rmsEps(), rows);
+    mark(PH_SMALL);
     mm(output, xl, logitsDev, 0, rows, false);
+    mark(PH_OUT);
     check(
         CU.ncuMemcpyDtoHAsync(logitsHost, logitsDev, 4L * rows * c.vocabSize(), stream),
         "cuMemcpyDtoHAsync(logits)");
+    mark(PH_COPY);
+    lastLaunches = k.launches - launches0 + 2; // + the two copies
   }
 
   private void mm(Matrix m, long in, long out, long bias, int tokens, boolean accumulate) {
@@ -631,6 +760,7 @@ final class CudaModelRunner implements ModelRunner {
 
   private void freeAll() {
     destroyGraphs();
+    destroyProfileEvents();
     freeTokenBuffers();
     freeLogitBuffers();
     for (long p : weightAllocations) {

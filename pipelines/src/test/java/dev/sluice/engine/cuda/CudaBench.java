@@ -135,6 +135,7 @@ public final class CudaBench {
                   100 * bw / copyBw));
         }
       }
+      breakdown(r, b, logits, toks, blocks[0], perSeq, name, type, weightBytes, c);
       r.useGraphs(true);
       b.clear();
       b.add(toks, 0, PREFILL, 0, blocks[0], perSeq);
@@ -153,6 +154,75 @@ public final class CudaBench {
               PREFILL / sec,
               sec * 1e3,
               flops / sec / 1e12));
+    }
+  }
+
+  /**
+   * Where one single-sequence decode step's device time goes: graphs off, an event after each
+   * kernel group, averaged over the steps that fit in about 0.5 s; also the launches per step (a
+   * graph replays the same number of kernels).
+   */
+  private static void breakdown(
+      CudaModelRunner r,
+      StepBatch b,
+      float[] logits,
+      int[] toks,
+      int[] blocks,
+      int perSeq,
+      String name,
+      GgmlType type,
+      long weightBytes,
+      ModelConfig c) {
+    b.clear();
+    b.add(toks, 0, 1, CONTEXT, blocks, perSeq);
+    r.useGraphs(false);
+    r.forward(b, logits);
+    int launches = r.launchesPerStep();
+    double[] ms = new double[CudaModelRunner.PHASES.length];
+    r.profile(ms);
+    int n = 0;
+    long start = System.nanoTime();
+    try {
+      do {
+        r.forward(b, logits);
+        n++;
+      } while (System.nanoTime() - start < 0.5e9 && n < 500);
+    } finally {
+      r.profile(null);
+    }
+    double total = 0;
+    for (double v : ms) {
+      total += v;
+    }
+    // Bytes each matrix phase streams per step, for its own bandwidth.
+    long bpr = type.bytesFor(c.dim());
+    long[] bytes = new long[ms.length];
+    bytes[2] = (long) c.layers() * (c.qDim() + 2L * c.kvDim()) * bpr;
+    bytes[4] = (long) c.layers() * c.dim() * type.bytesFor(c.qDim());
+    bytes[5] = 2L * c.layers() * c.hiddenDim() * bpr;
+    bytes[6] = (long) c.layers() * c.dim() * type.bytesFor(c.hiddenDim());
+    bytes[7] = (long) c.vocabSize() * bpr;
+    System.out.printf(
+        Locale.ROOT,
+        "%s %s decode @%d, 1 seq, graphs off: %d launches + copies per step, device time %.3f ms"
+            + " per step (%d steps)%n",
+        name,
+        type,
+        CONTEXT,
+        launches,
+        total / n,
+        n);
+    System.out.println("| phase | ms/step | share | GB/s |");
+    System.out.println("|---|---|---|---|");
+    for (int i = 0; i < ms.length; i++) {
+      double per = ms[i] / n;
+      System.out.printf(
+          Locale.ROOT,
+          "| %s | %.3f | %.0f%% | %s |%n",
+          CudaModelRunner.PHASES[i],
+          per,
+          100 * ms[i] / Math.max(total, 1e-9),
+          bytes[i] == 0 ? "" : String.format(Locale.ROOT, "%.0f", bytes[i] / (per * 1e-3) / 1e9));
     }
   }
 

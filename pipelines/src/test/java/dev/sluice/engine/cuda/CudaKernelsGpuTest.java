@@ -353,7 +353,8 @@ class CudaKernelsGpuTest {
   @ParameterizedTest
   @EnumSource(GgmlType.class)
   void matmulAgainstDequantizedReference(GgmlType type) {
-    List<Integer> widths = new ArrayList<>(List.of(512, 1536));
+    // 2304 = 9 K-quant super-blocks: uneven split-K parts in the single-token kernels
+    List<Integer> widths = new ArrayList<>(List.of(512, 1536, 2304));
     if (type.blockSize == 1) {
       widths.add(172); // not a multiple of 8: the scalar-load path
     }
@@ -473,6 +474,66 @@ class CudaKernelsGpuTest {
             h,
             1e-4 * Math.max(1, GpuAssert.maxAbs(h)),
             1e-4);
+      }
+    }
+  }
+
+  /**
+   * The single-token QKV and gate/up kernels with the RMSNorm fused in give exactly what rmsnorm
+   * followed by the same kernels gives (the decode path relies on it for identical logits).
+   */
+  @ParameterizedTest
+  @EnumSource(GgmlType.class)
+  void fusedNormIsBitIdenticalToRmsnormFirst(GgmlType type) {
+    for (int cols : new int[] {512, 1536}) {
+      int rowsQ = 40;
+      int rowsKv = 8;
+      int hidden = 75;
+      try (Arena arena = Arena.ofConfined()) {
+        SplittableRandom sr = new SplittableRandom(cols + 7);
+        GgufTensor[] w = {
+          TestModels.tensor("q", type, rowsQ, cols, arena, sr, false),
+          TestModels.tensor("k", type, rowsKv, cols, arena, sr, false),
+          TestModels.tensor("v", type, rowsKv, cols, arena, sr, false),
+          TestModels.tensor("g", type, hidden, cols, arena, sr, false),
+          TestModels.tensor("u", type, hidden, cols, arena, sr, false)
+        };
+        long[] dw = new long[w.length];
+        for (int i = 0; i < w.length; i++) {
+          dw[i] = backend.alloc(w[i].data().byteSize());
+          allocations.add(dw[i]);
+          backend.upload(dw[i], w[i].data());
+        }
+        long rb = type.bytesFor(cols);
+        float[] x = random(cols, 3);
+        float[] nw = random(cols, 1);
+        float eps = 1e-6f;
+        long dx = dev(x);
+        long dn = dev(nw);
+        long xb = devZeros(cols);
+        k.rmsnorm(dx, dn, xb, cols, eps, 1);
+        long[] plain = new long[4];
+        long[] fused = new long[4];
+        int[] n = {rowsQ, rowsKv, rowsKv, hidden};
+        for (int i = 0; i < 4; i++) {
+          plain[i] = devZeros(n[i]);
+          fused[i] = devZeros(n[i]);
+        }
+        float[] bq = random(rowsQ, 1);
+        long dbq = dev(bq);
+        k.matmulQkv(
+            type, dw[0], dw[1], dw[2], rb, xb, plain[0], plain[1], plain[2], dbq, 0, 0, rowsQ,
+            rowsKv, cols, 1);
+        k.matmulQkv(
+            type, dw[0], dw[1], dw[2], rb, dx, fused[0], fused[1], fused[2], dbq, 0, 0, rowsQ,
+            rowsKv, cols, 1, dn, eps);
+        k.matmulGateUp(type, dw[3], dw[4], rb, xb, plain[3], hidden, cols, 1);
+        k.matmulGateUp(type, dw[3], dw[4], rb, dx, fused[3], hidden, cols, 1, dn, eps);
+        for (int i = 0; i < 4; i++) {
+          assertThat(get(fused[i], n[i]))
+              .as(type + " cols " + cols + " output " + "qkvh".charAt(i) + " with fused RMSNorm")
+              .containsExactly(get(plain[i], n[i]));
+        }
       }
     }
   }

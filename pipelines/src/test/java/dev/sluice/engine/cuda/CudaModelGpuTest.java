@@ -257,6 +257,34 @@ class CudaModelGpuTest {
   }
 
   /**
+   * One-token decode with the RMSNorm fused into the QKV and gate/up kernels gives exactly the
+   * logits of the separate rmsnorm launches (graphs on, as a worker runs it).
+   */
+  @ParameterizedTest
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"Q8_0", "F16", "Q4_K"})
+  void fusedNormDecodeIsBitIdentical(GgmlType type) {
+    ModelConfig c = smallQwen(256, 512);
+    try (Arena arena = Arena.ofConfined()) {
+      ModelWeights w = TestModels.synthetic(c, type, arena, 13, false);
+      int[] toks = new int[12];
+      for (int i = 0; i < toks.length; i++) {
+        toks[i] = (i * 53 + 3) % c.vocabSize();
+      }
+      try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 8))) {
+        CudaModelRunner cr = (CudaModelRunner) r;
+        float[][][] fused = runSchedule(r, toks, new int[] {1});
+        cr.useFusedNorm(false);
+        float[][][] separate = runSchedule(r, toks, new int[] {1});
+        for (int p = 0; p < toks.length; p++) {
+          assertThat(fused[0][p]).as(type + " position " + p).containsExactly(separate[0][p]);
+        }
+      }
+    }
+  }
+
+  /**
    * Runs one sequence per entry of {@code chunk}, all over the same {@code tokens}, in shared
    * steps: each step every unfinished sequence adds its next {@code chunk[s]} tokens. Blocks are
    * handed out interleaved (sequence s gets ids s, s + n, s + 2n, ... in reverse), so no sequence

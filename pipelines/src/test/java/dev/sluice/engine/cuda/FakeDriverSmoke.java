@@ -75,6 +75,14 @@ public final class FakeDriverSmoke {
         sb.add(toks, 0, 3, 0, new int[] {5, 6}, 2);
         sb.add(toks, 0, 1, 9, new int[] {7, 8}, 2);
         runner.forward(sb, logits);
+        // per-phase profile (CudaBench's breakdown): the fake's events report 1 ms each
+        CudaModelRunner cr = (CudaModelRunner) runner;
+        double[] ms = new double[CudaModelRunner.PHASES.length];
+        cr.profile(ms);
+        cr.forward(sb, logits);
+        cr.profile(null);
+        check(cr.launchesPerStep() > 8 * c.layers(), "launches " + cr.launchesPerStep());
+        check(ms[2] == c.layers() && ms[3] == c.layers() && ms[8] == 1, "phases " + ms[2]);
         sb.clear();
         sb.add(new int[] {1, 2, 9999}, 0, 3, 0, new int[] {0}, 1);
         try {

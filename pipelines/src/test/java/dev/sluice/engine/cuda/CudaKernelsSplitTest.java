@@ -1,0 +1,51 @@
+package dev.sluice.engine.cuda;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.sluice.engine.gguf.GgmlType;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/** The host's split-K choice for single-token matmuls (no GPU needed). */
+class CudaKernelsSplitTest {
+
+  @Test
+  void qwen15bShapeSplitsTheNarrowMatrices() {
+    GgmlType t = GgmlType.Q8_0;
+    assertThat(CudaKernels.splitFor(t, 1536 + 2 * 256, 1536)).as("qkv").isEqualTo(4);
+    assertThat(CudaKernels.splitFor(t, 1536, 1536)).as("o-proj").isEqualTo(8);
+    assertThat(CudaKernels.splitFor(t, 1536, 8960)).as("down").isEqualTo(8);
+    assertThat(CudaKernels.splitFor(t, 8960, 1536)).as("gate/up").isEqualTo(1);
+    assertThat(CudaKernels.splitFor(t, 151936, 1536)).as("output").isEqualTo(1);
+  }
+
+  @ParameterizedTest
+  @EnumSource(GgmlType.class)
+  void splitsAreValidForEveryType(GgmlType t) {
+    for (int cols : new int[] {256, 512, 1536, 2304, 8960}) {
+      if (cols % t.blockSize != 0) {
+        continue;
+      }
+      for (int rows : new int[] {1, 67, 1536, 20000}) {
+        int s = CudaKernels.splitFor(t, rows, cols);
+        assertThat(s).as(t + " " + rows + "x" + cols).isIn(1, 2, 4, 8);
+        if (s > 1) {
+          assertThat(cols / s).as("columns per part").isGreaterThanOrEqualTo(128);
+          assertThat((long) rows * s).as("warps").isLessThanOrEqualTo(12288);
+        }
+      }
+    }
+    // widths that are not whole 16-byte vectors run unsplit (scalar tails)
+    if (t == GgmlType.F16 || t == GgmlType.BF16) {
+      assertThat(CudaKernels.splitFor(t, 67, 1772)).isEqualTo(1);
+    }
+  }
+
+  @Test
+  void fusedNormFitsSharedMemory() {
+    assertThat(CudaKernels.canFuseNorm(1536)).isTrue();
+    assertThat(CudaKernels.canFuseNorm(12288)).isTrue();
+    assertThat(CudaKernels.canFuseNorm(12289)).isFalse();
+  }
+}
