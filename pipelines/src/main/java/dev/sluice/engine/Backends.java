@@ -37,20 +37,6 @@ public final class Backends {
         return cpu(threads);
       }
       case "cuda" -> {
-        // Probe first: without a driver, CudaBackend would fail with a bare linkage error.
-        List<CudaDevice> devices = CudaDevices.discover();
-        if (devices.isEmpty()) {
-          throw new IllegalStateException(
-              "CUDA was demanded but is unusable here: " + CudaDevices.unavailableReason());
-        }
-        if (deviceIndex < 0 || deviceIndex >= devices.size()) {
-          throw new IllegalStateException(
-              "CUDA device index "
-                  + deviceIndex
-                  + " does not exist: the driver reports "
-                  + devices.size()
-                  + " device(s)");
-        }
         Backend b = new CudaBackend(deviceIndex);
         log.info("compute backend: {}, as configured", ((CudaBackend) b).device());
         return b;
