@@ -83,7 +83,7 @@ public final class DeviceDiscovery {
     for (int i = 0; i < s.cpuSlots(); i++) {
       Device d = new Device(Device.Kind.CPU, i);
       devices.add(d);
-      named.put(d.id(), s.backend() + ", " + s.threadsPerSlot() + " threads");
+      named.put(d.id(), s.backend() + " backend, threads=" + s.threadsPerSlot());
     }
     return new Choice(devices, named, why + "; " + s.cpuSlots() + " CPU slot(s)");
   }
