@@ -7,9 +7,12 @@ import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
 import dev.sluice.node.launch.VectorModuleLauncher;
+import dev.sluice.node.worker.Device;
+import dev.sluice.node.worker.DeviceDiscovery;
 import dev.sluice.node.worker.GpuWorker;
 import dev.sluice.node.worker.WorkerNode;
 import dev.sluice.node.worker.WorkerSettings;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalInt;
@@ -62,6 +65,7 @@ public final class ClusterNodeMain implements Callable<Integer> {
     ClusterNode.Prepared prepared;
     ActorSystem<Void> system;
     WorkerSettings workers = null;
+    List<Device> devices = List.of();
     try {
       prepared = ClusterNode.prepare(node, Map.of(), Optional.empty());
       if (prepared.settings().joinsItself()) {
@@ -75,6 +79,7 @@ public final class ClusterNodeMain implements Callable<Integer> {
       if (prepared.settings().roles().contains(GpuWorker.ROLE)) {
         try {
           workers = WorkerSettings.fromConfig(prepared.config());
+          devices = DeviceDiscovery.discover(workers); // logged once; cuda without a GPU stops here
         } catch (SettingsException e) {
           throw new StartupException(node.describe(e), e);
         }
@@ -86,7 +91,7 @@ public final class ClusterNodeMain implements Callable<Integer> {
       return StartupException.EXIT_CODE;
     }
     if (workers != null) {
-      WorkerNode.start(system, workers); // device discovery, one GpuWorker entity per device
+      WorkerNode.start(system, workers, devices); // one GpuWorker entity per device
     }
     return ClusterNode.awaitTermination(system);
   }

@@ -1,6 +1,7 @@
 package dev.sluice.seed;
 
 import dev.sluice.engine.Backend;
+import dev.sluice.engine.Backends;
 import dev.sluice.engine.BatchEngine;
 import dev.sluice.engine.FinishReason;
 import dev.sluice.engine.GenerationRequest;
@@ -16,6 +17,8 @@ import dev.sluice.engine.chat.ChatTemplate;
 import dev.sluice.engine.chat.ChatTemplateException;
 import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.cpu.ScalarBackend;
+import dev.sluice.engine.cuda.CudaDevice;
+import dev.sluice.engine.cuda.CudaDevices;
 import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.gguf.GgufFormatException;
 import dev.sluice.engine.model.ModelLoader;
@@ -46,8 +49,13 @@ import picocli.CommandLine.Spec;
  * the prefill and decode speeds. The quickest way to try the engine: with no options it downloads
  * the default tiny model once (stories260K) and continues "Once upon a time".
  *
+ * <p>{@code --backend auto} (the default) runs on CUDA device {@code --device-index} when a CUDA
+ * driver and that device exist, else on the CPU, and says which on stderr; {@code --backend cuda}
+ * demands the GPU.
+ *
  * <p>Exit codes: 0 done, 1 the model could not be resolved or loaded (the message says why, e.g.
- * offline: pass a local file), 2 bad options.
+ * offline: pass a local file), or {@code --backend cuda} and CUDA or the device is unusable here, 2
+ * bad options.
  */
 @Command(
     name = "generate",
@@ -58,7 +66,9 @@ public final class GenerateCommand implements Callable<Integer> {
   /** Which compute backend runs the model. */
   public enum BackendKind {
     scalar,
-    cpu
+    cpu,
+    cuda,
+    auto
   }
 
   @Spec CommandSpec spec;
@@ -111,9 +121,17 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Option(
       names = "--backend",
-      defaultValue = "cpu",
-      description = "One of: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
+      defaultValue = "auto",
+      description =
+          "One of: ${COMPLETION-CANDIDATES}; auto = cuda when a CUDA driver and the device exist,"
+              + " else cpu (default: ${DEFAULT-VALUE}).")
   BackendKind backend;
+
+  @Option(
+      names = "--device-index",
+      defaultValue = "0",
+      description = "CUDA device ordinal for --backend cuda|auto (default: ${DEFAULT-VALUE}).")
+  int deviceIndex;
 
   @Option(
       names = "--chat",
@@ -147,6 +165,30 @@ public final class GenerateCommand implements Callable<Integer> {
     if (threads != null && threads < 1) {
       err.println("error: --threads must be >= 1, got " + threads);
       return 2;
+    }
+    if (deviceIndex < 0) {
+      err.println("error: --device-index must be >= 0, got " + deviceIndex);
+      return 2;
+    }
+    if (backend == BackendKind.cuda) {
+      // Checked before the model is fetched or mapped, so the answer comes at once.
+      List<CudaDevice> gpus = CudaDevices.discover();
+      if (gpus.isEmpty()) {
+        err.println(
+            "error: --backend cuda: CUDA is unusable here ("
+                + CudaDevices.unavailableReason()
+                + "); use --backend auto or cpu to run on the CPU");
+        return 1;
+      }
+      if (deviceIndex >= gpus.size()) {
+        err.println(
+            "error: --device-index "
+                + deviceIndex
+                + ": the CUDA driver reports only "
+                + gpus.size()
+                + " device(s)");
+        return 1;
+      }
     }
     if (!VectorModuleLauncher.vectorModulePresent()) {
       // SeedNodeMain relaunches with the flag; only a direct call of this class gets here.
@@ -227,10 +269,7 @@ public final class GenerateCommand implements Callable<Integer> {
     int positions = Math.min(promptIds.length + maxTokens, maxSeqLen);
     KvCacheSpec kv = new KvCacheSpec((positions + blockSize - 1) / blockSize, blockSize);
 
-    try (Backend be =
-            backend == BackendKind.scalar
-                ? new ScalarBackend()
-                : threads != null ? new CpuBackend(threads) : new CpuBackend();
+    try (Backend be = openBackend();
         ModelRunner runner = be.load(weights, kv)) {
       BatchEngine engine =
           new BatchEngine(
@@ -280,6 +319,16 @@ public final class GenerateCommand implements Callable<Integer> {
       err.flush();
       return 0;
     }
+  }
+
+  private Backend openBackend() {
+    int t = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    return switch (backend) {
+      case scalar -> new ScalarBackend();
+      case cpu -> new CpuBackend(t);
+      // auto logs its choice (and why CUDA was not used) once; cuda was probed in call()
+      case cuda, auto -> Backends.select(backend.name(), deviceIndex, t);
+    };
   }
 
   private static String file(GgufFile gguf) {

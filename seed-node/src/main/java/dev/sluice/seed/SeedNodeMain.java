@@ -8,6 +8,8 @@ import dev.sluice.node.launch.NodeOptions;
 import dev.sluice.node.launch.PortCheck;
 import dev.sluice.node.launch.StartupException;
 import dev.sluice.node.launch.VectorModuleLauncher;
+import dev.sluice.node.worker.Device;
+import dev.sluice.node.worker.DeviceDiscovery;
 import dev.sluice.node.worker.GpuWorker;
 import dev.sluice.node.worker.WorkerNode;
 import dev.sluice.node.worker.WorkerSettings;
@@ -92,6 +94,7 @@ public final class SeedNodeMain implements Callable<Integer> {
     ActorSystem<Void> system;
     GatewaySettings gateway = null;
     WorkerSettings workers = null;
+    List<Device> devices = List.of();
     try {
       Map<String, Object> extra = new LinkedHashMap<>();
       node.put(extra, "--http-port", "sluice.gateway.http.port", httpPort);
@@ -115,6 +118,10 @@ public final class SeedNodeMain implements Callable<Integer> {
       if (prepared.settings().roles().contains(GpuWorker.ROLE)) {
         try {
           workers = WorkerSettings.fromConfig(prepared.config());
+          if (!prepared.config().getBoolean("sluice.worker.simulated.enabled")) {
+            // Logged once; device = cuda on a node without a usable GPU stops start-up here.
+            devices = DeviceDiscovery.discover(workers);
+          }
         } catch (SettingsException e) {
           throw new StartupException(node.describe(e), e);
         }
@@ -132,7 +139,7 @@ public final class SeedNodeMain implements Callable<Integer> {
         // the first worker init on a node wins, so it must be this one or GpuWorker, not both.
         SimulatedWorker.init(system, prepared.config());
       } else {
-        WorkerNode.start(system, workers); // single-node mode: the local worker(s)
+        WorkerNode.start(system, workers, devices); // single-node mode: the local worker(s)
       }
     }
     if (gateway != null) {

@@ -45,6 +45,34 @@ class GenerateCommandTest {
   }
 
   @Test
+  void demandingCudaWithoutADriverIsAClearErrorBeforeTheModelLoads() {
+    assumeTrue(dev.sluice.engine.cuda.CudaDevices.discover().isEmpty(), "a CUDA device is present");
+    // The model is never fetched: the device is checked first (no network, no data folder).
+    Run r = run("--backend", "cuda", "--model", "/nonexistent/m.gguf");
+    assertThat(r.code()).as(r.err()).isEqualTo(1);
+    assertThat(r.err())
+        .contains("--backend cuda")
+        .contains("CUDA is unusable here")
+        .contains(dev.sluice.engine.cuda.CudaDevices.unavailableReason())
+        .doesNotContain("m.gguf");
+  }
+
+  @Test
+  void aNegativeDeviceIndexIsABadOption() {
+    Run r = run("--device-index", "-1", "--model", "/nonexistent/m.gguf");
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err()).contains("--device-index must be >= 0");
+  }
+
+  @Test
+  void autoRunsOnTheCpuWithoutADriver() {
+    assumeTrue(dev.sluice.engine.cuda.CudaDevices.discover().isEmpty(), "a CUDA device is present");
+    Run r = run("--model", model().toString(), "-n", "4", "--temperature", "0");
+    assertThat(r.code()).as(r.err()).isZero();
+    assertThat(r.err()).contains("cpu backend");
+  }
+
+  @Test
   void greedyTextEqualsTheReferenceOnBothBackends() {
     String m = model().toString();
     for (String backend : new String[] {"scalar", "cpu"}) {

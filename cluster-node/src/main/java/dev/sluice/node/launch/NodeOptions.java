@@ -59,6 +59,14 @@ public final class NodeOptions {
       description = "Transport between nodes (sluice.node.transport).")
   String transport;
 
+  @Option(
+      names = "--device",
+      paramLabel = "auto|cpu|cuda",
+      description =
+          "Compute device of this node's workers (sluice.worker.device; env SLUICE_DEVICE): auto ="
+              + " CUDA when a driver and a GPU exist, else CPU slots; cuda = fail without a GPU.")
+  String device;
+
   private final Map<String, String> flagByKey = new LinkedHashMap<>();
 
   /** The {@code --config} file, if given. */
@@ -75,6 +83,7 @@ public final class NodeOptions {
     put(m, "--roles", "sluice.node.roles", roles == null ? null : split(roles));
     put(m, "--management-port", "sluice.management.port", managementPort);
     put(m, "--transport", "sluice.node.transport", transport);
+    put(m, "--device", "sluice.worker.device", device);
     return m;
   }
 

@@ -28,8 +28,17 @@ public final class WorkerNode {
 
   private WorkerNode() {}
 
-  /** Starts this node's workers; returns their entity ids. */
+  /** Discovers this node's devices and starts their workers; returns their entity ids. */
   public static List<String> start(ActorSystem<?> system, WorkerSettings settings) {
+    return start(system, settings, DeviceDiscovery.discover(settings));
+  }
+
+  /**
+   * Starts one worker per device of {@code devices} (from {@link DeviceDiscovery#discover}, called
+   * before the actor system starts so that a missing device stops start-up); returns their ids.
+   */
+  public static List<String> start(
+      ActorSystem<?> system, WorkerSettings settings, List<Device> devices) {
     ActorRef<ShardingEnvelope<WorkerProtocol.Command>> region = GpuWorker.init(system, settings);
     Address self = Cluster.get(system).selfMember().address();
     String host = self.getHost().orElse("local");
@@ -37,7 +46,7 @@ public final class WorkerNode {
     ExternalShardAllocationClient client =
         ExternalShardAllocation.get(system).getClient(GpuWorker.TYPE_KEY.name());
     List<String> ids = new ArrayList<>();
-    for (Device d : DeviceDiscovery.discover(settings)) {
+    for (Device d : devices) {
       String id = GpuWorker.entityId(host, port, d);
       ids.add(id);
       // Declared before the entity exists, so /ready never says yes before the model is loaded.

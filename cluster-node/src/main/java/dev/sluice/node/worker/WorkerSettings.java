@@ -6,6 +6,8 @@ import dev.sluice.node.config.SettingsException;
 import dev.sluice.pipeline.DeviceModel;
 import dev.sluice.pipeline.PipelineSettings;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -16,6 +18,9 @@ import java.util.Locale;
  * @param model a local GGUF path or {@code hf://OWNER/REPO/PATH} resolved by the model resolver
  * @param modelName the name clients ask for ({@code model} in the OpenAI API) and that load reports
  *     carry; by default the file name without {@code .gguf}, e.g. {@code stories260K}
+ * @param device {@code auto} (CUDA devices when a driver and a device exist, else CPU slots),
+ *     {@code cpu} or {@code cuda} (CUDA or fail at start-up); see {@link DeviceDiscovery}
+ * @param cudaDevices CUDA device indices to serve, in order and without repeats; empty: all found
  * @param cpuSlots worker entities on a node without GPUs
  * @param threads compute threads per CPU slot (0: the processors divided among the slots)
  * @param backend {@code cpu} (Vector API) or {@code scalar} (reference) for CPU slots
@@ -28,6 +33,8 @@ import java.util.Locale;
 public record WorkerSettings(
     String model,
     String modelName,
+    String device,
+    List<Integer> cudaDevices,
     int cpuSlots,
     int threads,
     String backend,
@@ -36,6 +43,15 @@ public record WorkerSettings(
     Duration loadReportInterval,
     int stashCapacity,
     PipelineSettings pipeline) {
+
+  /** Keys of the device choice, named in start-up errors. */
+  public static final String DEVICE_KEY = "sluice.worker.device";
+
+  public static final String CUDA_DEVICES_KEY = "sluice.worker.cuda-devices";
+
+  public WorkerSettings {
+    cudaDevices = List.copyOf(cudaDevices);
+  }
 
   /** Reads and validates {@code sluice.worker} and {@code sluice.pipeline} from {@code c}. */
   public static WorkerSettings fromConfig(Config c) {
@@ -49,6 +65,12 @@ public record WorkerSettings(
       throw new SettingsException(
           "sluice.worker.backend", "must be cpu or scalar, got '" + backend + "'");
     }
+    String device = Settings.string(c, DEVICE_KEY).strip().toLowerCase(Locale.ROOT);
+    if (!device.equals("auto") && !device.equals("cpu") && !device.equals("cuda")) {
+      throw new SettingsException(
+          DEVICE_KEY, "must be auto, cpu or cuda, got '" + Settings.string(c, DEVICE_KEY) + "'");
+    }
+    List<Integer> cudaDevices = cudaDevices(c);
     int maxSeqs = Settings.integer(c, "sluice.worker.max-seqs", 1, 4096);
     int budget = Settings.integer(c, "sluice.worker.step-token-budget", 1, 1 << 20);
     if (budget < maxSeqs) {
@@ -98,6 +120,8 @@ public record WorkerSettings(
     return new WorkerSettings(
         model,
         name,
+        device,
+        cudaDevices,
         Settings.integer(c, "sluice.worker.cpu-slots", 0, 1024),
         Settings.integer(c, "sluice.worker.threads", 0, 4096),
         backend,
@@ -107,6 +131,28 @@ public record WorkerSettings(
             c, "sluice.worker.load-report-interval", Duration.ofMillis(100), Duration.ofMinutes(1)),
         Settings.integer(c, "sluice.worker.stash-capacity", 1, 1_000_000),
         pipeline);
+  }
+
+  private static List<Integer> cudaDevices(Config c) {
+    List<Integer> out = new ArrayList<>();
+    for (String s : Settings.stringList(c, CUDA_DEVICES_KEY)) {
+      int i;
+      try {
+        i = Integer.parseInt(s);
+      } catch (NumberFormatException e) {
+        throw new SettingsException(
+            CUDA_DEVICES_KEY, "device indices must be integers >= 0, got '" + s + "'");
+      }
+      if (i < 0) {
+        throw new SettingsException(
+            CUDA_DEVICES_KEY, "device indices must be integers >= 0, got " + i);
+      }
+      if (out.contains(i)) {
+        throw new SettingsException(CUDA_DEVICES_KEY, "device index " + i + " is listed twice");
+      }
+      out.add(i);
+    }
+    return out;
   }
 
   /** {@code hf://o/r/dir/name.gguf#sha256=...} or {@code /a/name.gguf} -> {@code name}. */

@@ -186,6 +186,8 @@ class GpuWorkerTest {
         new WorkerSettings(
             base.model(),
             base.modelName(),
+            "cpu",
+            java.util.List.of(),
             1,
             1,
             base.backend(),

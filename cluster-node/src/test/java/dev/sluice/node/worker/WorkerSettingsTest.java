@@ -29,6 +29,10 @@ class WorkerSettingsTest {
     assertThat(s.model()).isEqualTo("hf://ggml-org/models/tinyllamas/stories260K.gguf");
     assertThat(s.modelName()).isEqualTo("stories260K");
     assertThat(s.cpuSlots()).isEqualTo(1);
+    if (System.getenv("SLUICE_DEVICE") == null && System.getenv("SLUICE_CUDA_DEVICES") == null) {
+      assertThat(s.device()).isEqualTo("auto");
+      assertThat(s.cudaDevices()).isEmpty();
+    }
     assertThat(s.loadReportInterval()).isEqualTo(Duration.ofSeconds(1));
     assertThat(s.engine().kvBlockSize()).isEqualTo(16);
     assertThat(s.pipeline().prefetchParallelism()).isEqualTo(2);
@@ -43,6 +47,36 @@ class WorkerSettingsTest {
     assertThat(
             WorkerSettings.fromConfig(with(Map.of("sluice.worker.model-name", "tiny"))).modelName())
         .isEqualTo("tiny");
+  }
+
+  @Test
+  void deviceChoiceIsReadInBothForms() {
+    WorkerSettings s =
+        WorkerSettings.fromConfig(
+            with(Map.of("sluice.worker.device", " CUDA ", "sluice.worker.cuda-devices", "1, 0")));
+    assertThat(s.device()).isEqualTo("cuda");
+    assertThat(s.cudaDevices()).containsExactly(1, 0);
+    assertThat(
+            WorkerSettings.fromConfig(
+                    with(Map.of("sluice.worker.cuda-devices", java.util.List.of(2, 3))))
+                .cudaDevices())
+        .containsExactly(2, 3);
+  }
+
+  @Test
+  void badDeviceValuesNameTheirKey() {
+    assertThatThrownBy(() -> WorkerSettings.fromConfig(with(Map.of("sluice.worker.device", "gpu"))))
+        .isInstanceOf(SettingsException.class)
+        .hasMessageContaining("sluice.worker.device")
+        .hasMessageContaining("auto, cpu or cuda")
+        .hasMessageContaining("'gpu'");
+    for (Object bad : new Object[] {"0,x", "-1", "1,1", java.util.List.of(0, 0)}) {
+      assertThatThrownBy(
+              () -> WorkerSettings.fromConfig(with(Map.of("sluice.worker.cuda-devices", bad))))
+          .as("cuda-devices = %s", bad)
+          .isInstanceOf(SettingsException.class)
+          .hasMessageContaining("sluice.worker.cuda-devices");
+    }
   }
 
   @Test
