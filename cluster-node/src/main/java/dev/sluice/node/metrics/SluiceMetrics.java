@@ -56,7 +56,8 @@ public final class SluiceMetrics {
 
   /**
    * Requests answered with an error before any output, by reason: the {@code X-Sluice-Reason} value
-   * (e.g. {@code over_capacity}, {@code quota}, {@code no_worker}, {@code queue_full}).
+   * (e.g. {@code queue_full}, {@code no_worker}, {@code tenant_quota}, {@code
+   * deadline_unmeetable}).
    */
   public final Counter refusals;
 
