@@ -20,6 +20,7 @@ import io.prometheus.metrics.core.datapoints.GaugeDataPoint;
 final class WorkerMetrics implements DeviceLoop.StepListener {
   private final SluiceMetrics metrics;
   private final String model;
+  private final String device;
   private final DistributionDataPoint batchSize;
   private final CounterDataPoint promptTokens;
   private final CounterDataPoint generatedTokens;
@@ -36,6 +37,7 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
   WorkerMetrics(SluiceMetrics metrics, String model, String device) {
     this.metrics = metrics;
     this.model = model;
+    this.device = device;
     this.batchSize = metrics.batchSize.labelValues(device);
     this.promptTokens = metrics.promptTokens.labelValues(model);
     this.generatedTokens = metrics.generatedTokens.labelValues(model);
@@ -84,9 +86,13 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     metrics.modelLoadDuration.labelValues(model).set(nanos / 1e9);
   }
 
-  /** The worker stopped: its queue share goes, and its device holds no KV blocks any more. */
+  /**
+   * The worker stopped: its queue share goes, and so do its device's KV series (no pool, no blocks;
+   * a late step of the closing device thread updates only the detached children).
+   */
   void close() {
     queued(0, 0);
-    kvUsed.set(0);
+    metrics.kvBlocksUsed.remove(device);
+    metrics.kvBlocksFree.remove(device);
   }
 }
