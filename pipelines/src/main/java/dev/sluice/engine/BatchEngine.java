@@ -75,6 +75,7 @@ public final class BatchEngine {
   private long promptTokens;
   private long decodeTokens;
   private long steps;
+  private int lastStepSequences;
 
   public BatchEngine(ModelRunner runner, KvBlockPool pool, Settings settings) {
     if (pool.blockSize() != runner.kvCache().blockSize()
@@ -223,6 +224,11 @@ public final class BatchEngine {
     return steps;
   }
 
+  /** Sequences in the last forward pass that {@link #step} ran (0 before the first). */
+  public int lastStepSequences() {
+    return lastStepSequences;
+  }
+
   /**
    * Admits waiting sequences, runs one forward pass over the running ones, samples and delivers
    * their next tokens. Returns false (doing nothing) when no sequence is running or admissible.
@@ -248,6 +254,7 @@ public final class BatchEngine {
         return true;
       }
       steps++;
+      lastStepSequences = rows;
       for (int i = 0; i < rows; i++) {
         SequenceHandle seq = inBatch[i];
         int len = batch.seqLen(i);

@@ -46,6 +46,25 @@ public final class DeviceLoop implements AutoCloseable {
     DeviceModel load() throws Exception;
   }
 
+  /**
+   * Told about every forward step, on the device thread, right after it ran: keep it short and
+   * allocation-free (it feeds metrics). Also called once after the model is loaded, with a batch of
+   * 0, so KV-cache gauges start at the pool's size.
+   */
+  @FunctionalInterface
+  public interface StepListener {
+    /**
+     * @param sequences sequences in the step's forward pass (0: the after-load call)
+     * @param promptTokensProcessed the engine's prompt tokens written to the KV cache so far
+     * @param freeKvBlocks KV blocks free after the step
+     * @param totalKvBlocks KV blocks in the device's pool
+     */
+    void onStep(int sequences, long promptTokensProcessed, int freeKvBlocks, int totalKvBlocks);
+
+    /** Listens to nothing. */
+    StepListener NONE = (s, p, f, t) -> {};
+  }
+
   /** A snapshot of the device's load, written by the device thread after every iteration. */
   public record Stats(
       int running,
@@ -83,6 +102,7 @@ public final class DeviceLoop implements AutoCloseable {
   private final CompletableFuture<DeviceModel> loaded = new CompletableFuture<>();
   private final CompletableFuture<Void> terminated = new CompletableFuture<>();
   private final int outputBuffer;
+  private final StepListener stepListener;
   private volatile boolean closing;
   private volatile boolean dead;
   private volatile Stats stats = Stats.EMPTY;
@@ -99,9 +119,12 @@ public final class DeviceLoop implements AutoCloseable {
   private final List<Live> paused = new ArrayList<>();
   private Sampler sampler;
   private final TokenLogprobs lpBuf = new TokenLogprobs();
+  private int reportedFree;
 
-  private DeviceLoop(String name, int computeWindow, int outputBuffer, Loader loader) {
+  private DeviceLoop(
+      String name, int computeWindow, int outputBuffer, Loader loader, StepListener listener) {
     this.name = name;
+    this.stepListener = listener;
     this.permits = computeWindow;
     this.outputBuffer = outputBuffer;
     this.thread = new Thread(() -> run(loader), "sluice-device-" + name);
@@ -115,7 +138,13 @@ public final class DeviceLoop implements AutoCloseable {
    * @param outputBuffer capacity of each request's output queue (see {@link PipelineSettings})
    */
   public static DeviceLoop start(String name, int computeWindow, int outputBuffer, Loader loader) {
-    DeviceLoop d = new DeviceLoop(name, computeWindow, outputBuffer, loader);
+    return start(name, computeWindow, outputBuffer, loader, StepListener.NONE);
+  }
+
+  /** As {@link #start(String, int, int, Loader)}, telling {@code listener} about every step. */
+  public static DeviceLoop start(
+      String name, int computeWindow, int outputBuffer, Loader loader, StepListener listener) {
+    DeviceLoop d = new DeviceLoop(name, computeWindow, outputBuffer, loader, listener);
     d.thread.start();
     return d;
   }
@@ -211,14 +240,29 @@ public final class DeviceLoop implements AutoCloseable {
       failInbox("the model could not be loaded: " + t.getMessage());
       return;
     }
-    loaded.complete(model);
     Throwable fatal = null;
     try {
       BatchEngine engine = model.engine();
+      reportedFree = engine.pool().freeBlocks();
+      stepListener.onStep(
+          0, engine.promptTokensProcessed(), reportedFree, engine.pool().numBlocks());
+      loaded.complete(model);
       while (!closing) {
         drainInbox();
         resumeDrained();
+        long stepsBefore = engine.steps();
         boolean worked = engine.step();
+        int free = engine.pool().freeBlocks();
+        boolean ran = engine.steps() != stepsBefore;
+        if (ran || free != reportedFree) {
+          // Also without a forward pass: a cancellation or a failed pass moves KV blocks.
+          reportedFree = free;
+          stepListener.onStep(
+              ran ? engine.lastStepSequences() : 0,
+              engine.promptTokensProcessed(),
+              free,
+              engine.pool().numBlocks());
+        }
         trackAdmissions();
         publishStats();
         if (!worked && inbox.isEmpty() && !closing) {
@@ -234,6 +278,7 @@ public final class DeviceLoop implements AutoCloseable {
       fatal = t;
     } finally {
       dead = true;
+      loaded.complete(model); // no-op unless the after-load listener call threw
       // Requests still waiting for a window permit go on to submit(), which fails them.
       CompletableFuture<Void> waiter;
       synchronized (windowLock) {

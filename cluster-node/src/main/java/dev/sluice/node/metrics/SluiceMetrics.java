@@ -47,28 +47,44 @@ public final class SluiceMetrics {
 
   // ---- serving: fed by the gateway / admission / workers --------------------------------------
 
-  /** Requests answered, by API route, model and HTTP status code (including refusals). */
+  /**
+   * Completion requests answered by a gateway, by API route, model and status (including refusals):
+   * the HTTP status, or for a stream that began, the status of the error event that ended it (499:
+   * the client went away). Model {@code none}: refused before the model was known to be served.
+   */
   public final Counter requests;
 
-  /** Requests refused before work began, by reason (e.g. {@code over_capacity}, {@code quota}). */
+  /**
+   * Requests answered with an error before any output, by reason: the {@code X-Sluice-Reason} value
+   * (e.g. {@code queue_full}, {@code no_worker}, {@code tenant_quota}, {@code
+   * deadline_unmeetable}).
+   */
   public final Counter refusals;
 
-  /** Time from admission to the first generated token, in seconds. */
+  /** Time from admission at the gateway to the first generated chunk, in seconds. */
   public final Histogram timeToFirstToken;
 
-  /** Time between consecutive generated tokens of one sequence, in seconds. */
+  /**
+   * Time between consecutive generated tokens of one request as the gateway streams them, in
+   * seconds (a chunk of n tokens: its gap since the previous chunk, divided by n, n times).
+   */
   public final Histogram interTokenLatency;
 
   /** End-to-end request latency as the client sees it, in seconds. */
   public final Histogram requestDuration;
 
-  /** Time an admitted request waited in the queue before its prefill began, in seconds. */
+  /**
+   * Time from admission at the gateway until a worker accepted the request, in seconds: the
+   * worker's entry queue, tokenization and compute window (the request was handed to the device).
+   * It excludes the wait for a sequence slot inside the engine and the prefill itself (those are in
+   * the time to first token).
+   */
   public final Histogram queueWait;
 
-  /** Requests waiting in the queue now. */
+  /** Requests waiting on this node's workers (not yet running on a device), by model. */
   public final Gauge queuedRequests;
 
-  /** Prompt tokens waiting in the queue now (admission is measured in tokens). */
+  /** Prompt tokens not yet prefilled on this node's workers, by model. */
   public final Gauge queuedTokens;
 
   /** Sequences in one forward step of a device (continuous batching), per step. */
@@ -77,7 +93,7 @@ public final class SluiceMetrics {
   /** Prompt tokens processed (prefill); tokens/s is {@code rate()} of this. */
   public final Counter promptTokens;
 
-  /** Tokens generated (decode); tokens/s is {@code rate()} of this. */
+  /** Tokens generated and sent to clients; tokens/s is {@code rate()} of this. */
   public final Counter generatedTokens;
 
   /** KV-cache blocks in use on a device. */
@@ -133,19 +149,21 @@ public final class SluiceMetrics {
     requests =
         Counter.builder()
             .name("sluice_requests_total")
-            .help("Requests answered, by API route, model and HTTP status code.")
+            .help(
+                "Completion requests answered, by API route, model and status (HTTP status; for a"
+                    + " stream that began, its error event's status; 499: client went away).")
             .labelNames("route", "model", "status")
             .register(registry);
     refusals =
         Counter.builder()
             .name("sluice_refusals_total")
-            .help("Requests refused before any work began, by reason.")
+            .help("Requests refused before any output, by reason (the X-Sluice-Reason header).")
             .labelNames("reason")
             .register(registry);
     timeToFirstToken =
         Histogram.builder()
             .name("sluice_time_to_first_token_seconds")
-            .help("Time from admission to the first generated token.")
+            .help("Time from admission at the gateway to the first generated chunk.")
             .labelNames("model")
             .classicOnly()
             .classicUpperBounds(TTFT_BUCKETS)
@@ -153,7 +171,9 @@ public final class SluiceMetrics {
     interTokenLatency =
         Histogram.builder()
             .name("sluice_inter_token_latency_seconds")
-            .help("Time between consecutive generated tokens of one sequence.")
+            .help(
+                "Time between consecutive generated tokens of one request, at the gateway (a"
+                    + " chunk's gap spread over its tokens).")
             .labelNames("model")
             .classicOnly()
             .classicUpperBounds(INTER_TOKEN_BUCKETS)
@@ -169,7 +189,10 @@ public final class SluiceMetrics {
     queueWait =
         Histogram.builder()
             .name("sluice_queue_wait_seconds")
-            .help("Time an admitted request waited in the queue before its prefill began.")
+            .help(
+                "Time from admission at the gateway until a worker handed the request to its"
+                    + " device (entry queue, tokenization, compute window; excludes the wait for"
+                    + " a sequence slot and prefill).")
             .labelNames("model")
             .classicOnly()
             .classicUpperBounds(QUEUE_WAIT_BUCKETS)
@@ -177,13 +200,13 @@ public final class SluiceMetrics {
     queuedRequests =
         Gauge.builder()
             .name("sluice_queued_requests")
-            .help("Requests waiting in the queue.")
+            .help("Requests waiting on this node's workers, not yet running on a device.")
             .labelNames("model")
             .register(registry);
     queuedTokens =
         Gauge.builder()
             .name("sluice_queued_tokens")
-            .help("Prompt tokens waiting in the queue.")
+            .help("Prompt tokens waiting on this node's workers, not yet prefilled.")
             .labelNames("model")
             .register(registry);
     batchSize =
@@ -197,13 +220,13 @@ public final class SluiceMetrics {
     promptTokens =
         Counter.builder()
             .name("sluice_prompt_tokens_total")
-            .help("Prompt tokens processed (prefill).")
+            .help("Prompt tokens written to the KV cache (prefill).")
             .labelNames("model")
             .register(registry);
     generatedTokens =
         Counter.builder()
             .name("sluice_generated_tokens_total")
-            .help("Tokens generated (decode).")
+            .help("Tokens generated and sent towards clients.")
             .labelNames("model")
             .register(registry);
     kvBlocksUsed =
@@ -291,26 +314,12 @@ public final class SluiceMetrics {
   }
 
   /**
-   * Metric families that are defined but not yet updated by any code in this build (the serving
-   * path, the engine, the cache tiers and the planner have not landed), so that the dashboards that
-   * query them are honest about it. Remove a name when the code that feeds it lands.
+   * Metric families that are defined but not yet updated by any code in this build (the cache tiers
+   * and the planner have not landed), so that the dashboards that query them are honest about it.
+   * Remove a name when the code that feeds it lands.
    */
   public static final List<String> NOT_YET_FED =
       List.of(
-          "sluice_requests_total",
-          "sluice_refusals_total",
-          "sluice_time_to_first_token_seconds",
-          "sluice_inter_token_latency_seconds",
-          "sluice_request_duration_seconds",
-          "sluice_queue_wait_seconds",
-          "sluice_queued_requests",
-          "sluice_queued_tokens",
-          "sluice_batch_size",
-          "sluice_prompt_tokens_total",
-          "sluice_generated_tokens_total",
-          "sluice_kv_blocks_used",
-          "sluice_kv_blocks_free",
-          "sluice_model_load_duration_seconds",
           "sluice_cache_lookups_total",
           "sluice_cache_size_bytes",
           "sluice_cache_evictions_total",

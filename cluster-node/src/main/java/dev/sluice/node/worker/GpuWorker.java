@@ -4,6 +4,7 @@ import dev.sluice.engine.ModelResolver;
 import dev.sluice.engine.chat.ChatMessage;
 import dev.sluice.engine.sampling.SamplingParams;
 import dev.sluice.node.Readiness;
+import dev.sluice.node.metrics.NodeMetrics;
 import dev.sluice.node.worker.WorkerProtocol.Accepted;
 import dev.sluice.node.worker.WorkerProtocol.Ack;
 import dev.sluice.node.worker.WorkerProtocol.Cancel;
@@ -212,6 +213,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
   private final DeviceLoop loop;
   private final Map<String, InFlight> inFlight = new HashMap<>();
   private final Cancellable shutdownTask;
+  private final WorkerMetrics metrics;
+  private final long loadStartNanos = System.nanoTime();
   private InferencePipeline pipeline;
   private Phase phase = Phase.LOADING;
   private ActorRef<Done> drainReplyTo;
@@ -242,6 +245,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     this.mat = Materializer.createMaterializer(ctx);
     this.prefetchExecutor = ctx.getSystem().dispatchers().lookup(DispatcherSelector.blocking());
     ctx.getLog().info("Worker {} loading model {} on {}", entityId, s.model(), device.id());
+    this.metrics =
+        new WorkerMetrics(NodeMetrics.get(ctx.getSystem()).metrics(), s.modelName(), device.id());
     this.loop =
         DeviceLoop.start(
             entityId,
@@ -251,7 +256,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
               // On the device thread: resolve (maybe download), map, upload, build the engine.
               Path file = ModelResolver.fromEnvironment(System.err).resolve(s.model());
               return DeviceModel.load(s.model(), file, DeviceDiscovery.open(device, s), s.engine());
-            });
+            },
+            metrics);
     ctx.pipeToSelf(
         loop.loaded(), (m, e) -> e == null ? new ModelLoaded(m) : new LoadFailed(unwrap(e)));
     ActorRef<Object> self = ctx.getSelf();
@@ -294,6 +300,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
 
   private Behavior<Object> onModelLoaded(ModelLoaded m) {
     DeviceModel model = m.model();
+    metrics.loaded(System.nanoTime() - loadStartNanos);
     pipeline =
         InferencePipeline.start(
             loop, model, settings.pipeline(), Prefetch.PrefixLookup.NONE, prefetchExecutor, mat);
@@ -374,6 +381,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
 
   private Behavior<Object> onPostStop() {
     shutdownTask.cancel();
+    metrics.close();
     for (InFlight f : new ArrayList<>(inFlight.values())) {
       fail(f, "device_error", "worker " + entityId + " stopped");
     }
@@ -555,6 +563,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
           break;
         }
         g.replyTo().tell(new Chunk(g.requestId(), f.seq++, c.text(), c.tokens(), logprobs(c)));
+        metrics.generated(c.tokens());
         f.credit--;
       }
       case PipelineEvent.Finished d -> {
@@ -634,6 +643,10 @@ public final class GpuWorker extends AbstractBehavior<Object> {
       lastDecode = st.decodeTokensProcessed();
       lastAtNanos = t;
     }
+    int waitingRequests =
+        st.waiting() + (pipeline == null ? stash.size() : pipeline.pendingRequests());
+    long waitingTokens = pipeline == null ? 0 : pipeline.queuedPromptTokens();
+    metrics.queued(waitingRequests, waitingTokens);
     topic.tell(
         Topic.publish(
             new LoadReport(
@@ -643,8 +656,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
                 phase == Phase.READY,
                 st.running(),
                 st.maxSeqs() == 0 ? settings.engine().maxSeqs() : st.maxSeqs(),
-                st.waiting() + (pipeline == null ? stash.size() : pipeline.pendingRequests()),
-                pipeline == null ? 0 : pipeline.queuedPromptTokens(),
+                waitingRequests,
+                waitingTokens,
                 st.queuedDecodeTokens(),
                 st.freeKvBlocks(),
                 st.totalKvBlocks(),

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.sluice.node.Readiness;
+import dev.sluice.node.metrics.NodeMetrics;
+import dev.sluice.node.metrics.Promtool;
 import dev.sluice.node.worker.WorkerProtocol.Accepted;
 import dev.sluice.node.worker.WorkerProtocol.Ack;
 import dev.sluice.node.worker.WorkerProtocol.Cancel;
@@ -14,6 +16,9 @@ import dev.sluice.node.worker.WorkerProtocol.Failed;
 import dev.sluice.node.worker.WorkerProtocol.Generate;
 import dev.sluice.node.worker.WorkerProtocol.LoadReport;
 import dev.sluice.node.worker.WorkerProtocol.TextPrompt;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -127,6 +132,105 @@ class GpuWorkerTest {
     } while (e instanceof Chunk);
     assertThat(e).isInstanceOf(Completed.class);
     assertThat(((Completed) e).completionTokens()).isEqualTo(60);
+  }
+
+  /** The node's {@code /metrics} text (what the management route serves). */
+  static String scrape() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    PrometheusTextFormatWriter.create().write(out, NodeMetrics.get(system).registry().scrape());
+    return out.toString(StandardCharsets.UTF_8);
+  }
+
+  /** The sample {@code series} (name and labels exactly as exported), or 0 when absent. */
+  static double sample(String text, String series) {
+    for (String line : text.split("\n")) {
+      if (line.startsWith(series + " ")) {
+        return Double.parseDouble(line.substring(series.length() + 1));
+      }
+    }
+    return 0;
+  }
+
+  private static String sluiceLines(String text) {
+    return String.join(
+        "\n", text.lines().filter(l -> l.startsWith("sluice_") && !l.contains("_bucket")).toList());
+  }
+
+  @Test
+  void metricsCountTokensBatchesKvBlocksAndTheModelLoad() throws Exception {
+    String model = WorkerSettings.fromConfig(system.settings().config()).modelName();
+    String m = "{model=\"" + model + "\"}";
+    String d = "{device=\"cpu-0\"}";
+    int total =
+        reports
+            .fishForMessage(
+                Duration.ofSeconds(10),
+                r ->
+                    r.workerId().equals(workerId)
+                        ? FishingOutcomes.complete()
+                        : FishingOutcomes.continueAndIgnore())
+            .getLast()
+            .totalKvBlocks();
+    String before = scrape();
+    assertThat(sample(before, "sluice_model_load_duration_seconds" + m)).isPositive();
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    worker.tell(generate("m1", "Once upon a time", WorkerNodes.greedy(400), 1, probe));
+    probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
+    int tokens = probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30)).tokens();
+    // Paused on credit (its output buffers full, 400 tokens do not fit in them): the sequence
+    // holds KV blocks, and the gauges add up to the pool.
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () -> {
+              String now = scrape();
+              assertThat(sample(now, "sluice_kv_blocks_used" + d))
+                  .as(() -> sluiceLines(now))
+                  .isPositive();
+              assertThat(
+                      sample(now, "sluice_kv_blocks_used" + d)
+                          + sample(now, "sluice_kv_blocks_free" + d))
+                  .isEqualTo(total);
+            });
+    worker.tell(new Ack("m1", 1000));
+    Event e;
+    while ((e = probe.receiveMessage(Duration.ofSeconds(30))) instanceof Chunk c) {
+      tokens += c.tokens();
+    }
+    assertThat(e).isEqualTo(new Completed("m1", "length", 5, 400));
+    assertThat(tokens).isEqualTo(400);
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .untilAsserted(
+            () -> {
+              String now = scrape();
+              assertThat(sample(now, "sluice_kv_blocks_used" + d)).isZero();
+              assertThat(sample(now, "sluice_kv_blocks_free" + d)).isEqualTo(total);
+            });
+    String after = scrape();
+    assertThat(
+            sample(after, "sluice_generated_tokens_total" + m)
+                - sample(before, "sluice_generated_tokens_total" + m))
+        .isEqualTo(400);
+    assertThat(
+            sample(after, "sluice_prompt_tokens_total" + m)
+                - sample(before, "sluice_prompt_tokens_total" + m))
+        .isEqualTo(5);
+    // One sequence alone: every forward step (prefill, then decodes) had a batch of one.
+    double steps =
+        sample(after, "sluice_batch_size_count" + d)
+            - sample(before, "sluice_batch_size_count" + d);
+    assertThat(steps).isGreaterThanOrEqualTo(400);
+    assertThat(
+            sample(after, "sluice_batch_size_sum" + d)
+                - sample(before, "sluice_batch_size_sum" + d))
+        .isEqualTo(steps);
+    assertThat(sample(after, "sluice_queued_requests" + m)).isZero();
+    assertThat(after).contains("sluice_queued_tokens" + m);
+    if (Promtool.find() != null) {
+      Promtool.Result r = Promtool.run(after, "check", "metrics");
+      assertThat(r.exitCode()).as(r.output()).isZero();
+    }
   }
 
   @Test

@@ -1,6 +1,7 @@
 package dev.sluice.seed.gateway;
 
 import com.typesafe.config.Config;
+import dev.sluice.node.metrics.NodeMetrics;
 import dev.sluice.seed.admission.AdmissionController;
 import dev.sluice.seed.admission.AdmissionSettings;
 import dev.sluice.seed.routing.Router;
@@ -38,7 +39,9 @@ public final class Gateway {
     Router router = new Router(s.affinityBlockChars(), s.affinityBlocks(), s.affinityLoadBound());
     AdmissionController admission =
         new AdmissionController(AdmissionSettings.fromConfig(config), pool, router);
-    HttpApi api = new HttpApi(system, new RequestSession.Deps(admission, directory, s), router);
+    GatewayMetrics metrics = new GatewayMetrics(NodeMetrics.get(system).metrics());
+    HttpApi api =
+        new HttpApi(system, new RequestSession.Deps(admission, directory, s, metrics), router);
     return new Gateway(api, admission);
   }
 

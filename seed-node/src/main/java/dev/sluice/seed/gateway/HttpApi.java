@@ -217,6 +217,12 @@ public final class HttpApi {
 
   /** The whole handling of one completion request, as a future response. */
   CompletionStage<HttpResponse> handle(HttpRequest req, boolean chat) {
+    GatewayMetrics.Exchange ex = deps.metrics().begin(chat);
+    return handle(req, chat, ex).thenApply(ex::respond);
+  }
+
+  private CompletionStage<HttpResponse> handle(
+      HttpRequest req, boolean chat, GatewayMetrics.Exchange ex) {
     String tenant;
     long deadlineMs;
     try {
@@ -232,7 +238,7 @@ public final class HttpApi {
         .thenCompose(
             strict -> {
               try {
-                return admit(strict.getData(), chat, tenant, deadlineMs);
+                return admit(strict.getData(), chat, tenant, deadlineMs, ex);
               } catch (ApiError.Failure f) {
                 return CompletableFuture.completedFuture(response(f.error()));
               }
@@ -332,7 +338,7 @@ public final class HttpApi {
   }
 
   private CompletionStage<HttpResponse> admit(
-      ByteString body, boolean chat, String tenant, long deadlineMs) {
+      ByteString body, boolean chat, String tenant, long deadlineMs, GatewayMetrics.Exchange ex) {
     JsonNode json;
     try {
       json = OpenAiJson.JSON.readTree(body.toArray());
@@ -350,6 +356,7 @@ public final class HttpApi {
     if (!deps.admission().pool().knowsModel(r.model())) {
       throw modelNotFound(r.model()).failure();
     }
+    ex.model(r.model());
     AdmissionController.Decision d =
         deps.admission()
             .admit(
@@ -383,11 +390,15 @@ public final class HttpApi {
         Props.empty());
     long created = System.currentTimeMillis() / 1000;
     return source.thenCompose(
-        src -> r.stream() ? streamed(r, id, created, src) : whole(r, id, created, src));
+        src -> r.stream() ? streamed(r, id, created, src, ex) : whole(r, id, created, src, ex));
   }
 
   private CompletionStage<HttpResponse> whole(
-      CompletionRequest r, String id, long created, Source<Out, NotUsed> src) {
+      CompletionRequest r,
+      String id,
+      long created,
+      Source<Out, NotUsed> src,
+      GatewayMetrics.Exchange ex) {
     return src.runWith(Sink.seq(), mat)
         .thenApply(
             outs -> {
@@ -396,6 +407,7 @@ public final class HttpApi {
               for (Out o : outs) {
                 switch (o) {
                   case Text t -> {
+                    ex.produced();
                     text.append(t.text());
                     if (t.logprobs() != null) {
                       lps.addAll(t.logprobs());
@@ -434,7 +446,11 @@ public final class HttpApi {
   }
 
   private CompletionStage<HttpResponse> streamed(
-      CompletionRequest r, String id, long created, Source<Out, NotUsed> src) {
+      CompletionRequest r,
+      String id,
+      long created,
+      Source<Out, NotUsed> src,
+      GatewayMetrics.Exchange ex) {
     return src.prefixAndTail(1)
         .runWith(Sink.head(), mat)
         .thenApply(
@@ -456,10 +472,16 @@ public final class HttpApi {
                       : Source.empty();
               Source<ByteString, NotUsed> frames =
                   opening
-                      .concat(pair.second().mapConcat(new SseFrames(r, id, created)::frames))
+                      .concat(pair.second().mapConcat(new SseFrames(r, id, created, ex)::frames))
                       // An SSE comment while the worker is quiet keeps proxies from timing out
                       // and lets a closed connection be noticed (a write fails) and cancelled.
-                      .keepAlive(deps.settings().sseKeepAlive(), () -> KEEP_ALIVE);
+                      .keepAlive(deps.settings().sseKeepAlive(), () -> KEEP_ALIVE)
+                      .watchTermination(
+                          (nu, done) -> {
+                            done.whenComplete((d, e) -> ex.streamEnded());
+                            return NotUsed.getInstance();
+                          });
+              ex.streaming();
               return HttpResponse.create()
                   .withStatus(StatusCodes.OK)
                   .addHeader(RawHeader.create("Cache-Control", "no-cache"))
@@ -476,12 +498,14 @@ public final class HttpApi {
     private final CompletionRequest r;
     private final String id;
     private final long created;
+    private final GatewayMetrics.Exchange ex;
     private int offset;
 
-    SseFrames(CompletionRequest r, String id, long created) {
+    SseFrames(CompletionRequest r, String id, long created, GatewayMetrics.Exchange ex) {
       this.r = r;
       this.id = id;
       this.created = created;
+      this.ex = ex;
     }
 
     List<ByteString> frames(Out o) {
@@ -493,6 +517,7 @@ public final class HttpApi {
           yield List.of(b);
         }
         case Done d -> {
+          ex.streamEnd(200);
           List<ByteString> l = new ArrayList<>();
           l.add(sse(OpenAiJson.chunk(r, id, created, null, false, null, offset, d.finishReason())));
           if (r.includeUsage()) {
@@ -504,7 +529,10 @@ public final class HttpApi {
         }
         // After streaming began the status is sent: the error travels as an event, OpenAI-style
         // (a data line holding an error object, which the openai clients raise as APIError).
-        case RequestSession.Error e -> List.of(sse(OpenAiJson.error(e.error())));
+        case RequestSession.Error e -> {
+          ex.streamEnd(e.error().status());
+          yield List.of(sse(OpenAiJson.error(e.error())));
+        }
         default -> List.of();
       };
     }

@@ -89,7 +89,10 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** What a session needs from its gateway. */
   public record Deps(
-      AdmissionController admission, WorkerDirectory directory, GatewaySettings settings) {}
+      AdmissionController admission,
+      WorkerDirectory directory,
+      GatewaySettings settings,
+      GatewayMetrics metrics) {}
 
   /**
    * A session for an admitted request; {@code source} is completed with the stream of {@link Out}
@@ -118,6 +121,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private final ActorRef<WorkerProtocol.Event> events;
   private final ArrayDeque<Out> pending = new ArrayDeque<>();
   private final List<String> triedWorkers = new ArrayList<>();
+  private final GatewayMetrics.ModelSeries series;
+  private final long admittedNanos = System.nanoTime();
+  private long lastChunkNanos;
 
   private String workerId;
   private long epoch;
@@ -149,6 +155,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     this.request = request;
     this.id = id;
     this.ticket = admitted.ticket();
+    this.series = deps.metrics().model(request.model());
     this.events = ctx.messageAdapter(WorkerProtocol.Event.class, WorkerEvent::new);
     ActorRef<Command> self = ctx.getSelf();
     Pair<ActorRef<Out>, Source<Out, NotUsed>> pair =
@@ -219,6 +226,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         accepted = true;
         promptTokens = a.promptTokens();
         if (!started) {
+          series.queueWait.observe((System.nanoTime() - admittedNanos) / 1e9);
           started = true;
           emit(new Started(a.promptTokens(), workerId));
         }
@@ -244,9 +252,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
           return this;
         }
         completionTokens += c.tokens();
+        observeChunk(c.tokens());
         deps.admission().pool().decoded(workerId, epoch, c.tokens());
         if (!started) {
           // A worker may skip Accepted; the first chunk implies it.
+          series.queueWait.observe((System.nanoTime() - admittedNanos) / 1e9);
           started = true;
           emit(new Started(promptTokens, workerId));
         }
@@ -266,6 +276,24 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
       }
     }
     return this;
+  }
+
+  /**
+   * Time to first token for the first chunk; after it, the gap since the previous chunk spread over
+   * the chunk's tokens, one inter-token observation per token. Measured where the client's stream
+   * is fed, so a client that reads slowly (credit) shows up here as it does for the client.
+   */
+  private void observeChunk(int tokens) {
+    long now = System.nanoTime();
+    if (chunksTotal == 1) {
+      series.timeToFirstToken.observe((now - admittedNanos) / 1e9);
+    } else if (tokens > 0) {
+      double perToken = (now - lastChunkNanos) / 1e9 / tokens;
+      for (int i = 0; i < tokens; i++) {
+        series.interTokenLatency.observe(perToken);
+      }
+    }
+    lastChunkNanos = now;
   }
 
   /** The current worker cannot finish the request: retry once if nothing was generated. */

@@ -7,10 +7,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.sluice.node.metrics.NodeMetrics;
 import dev.sluice.node.worker.WorkerProtocol;
 import dev.sluice.node.worker.WorkerProtocol.LoadReport;
 import dev.sluice.seed.gateway.FakeWorker.Mode;
+import io.prometheus.metrics.expositionformats.PrometheusTextFormatWriter;
 import java.io.BufferedReader;
+import java.io.ByteArrayOutputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.Socket;
@@ -375,6 +378,122 @@ class GatewayRoutesTest {
         .isEqualTo("deadline_unmeetable");
   }
 
+  /** The node's {@code /metrics} text (what the management route serves). */
+  static String scrape() throws Exception {
+    ByteArrayOutputStream out = new ByteArrayOutputStream();
+    PrometheusTextFormatWriter.create()
+        .write(out, NodeMetrics.get(kit.system()).registry().scrape());
+    return out.toString(StandardCharsets.UTF_8);
+  }
+
+  /** The sum of the samples of {@code name} whose labels include every {@code k="v"} given. */
+  static double sample(String text, String name, String... labels) {
+    double sum = 0;
+    for (String line : text.split("\n")) {
+      if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) {
+        continue;
+      }
+      int close = line.lastIndexOf(' ');
+      String series = line.substring(0, close);
+      boolean all = true;
+      for (int i = 0; i < labels.length; i += 2) {
+        all &= series.contains(labels[i] + "=\"" + labels[i + 1] + "\"");
+      }
+      if (all) {
+        sum += Double.parseDouble(line.substring(close + 1));
+      }
+    }
+    return sum;
+  }
+
+  static double delta(String before, String after, String name, String... labels) {
+    return sample(after, name, labels) - sample(before, name, labels);
+  }
+
+  @Test
+  void metricsCountRequestsByStatusLatenciesAndRefusalsByReason() throws Exception {
+    String before = scrape();
+    String route = "/v1/chat/completions";
+    assertThat(post(base + route, chat("tiny", false)).statusCode()).isEqualTo(200);
+    assertThat(sseData(post(base + route, chat("tiny", true)).body())).endsWith("[DONE]");
+    assertThat(post(base + route, chat("ghost", false)).statusCode()).isEqualTo(503);
+    assertThat(post(base + route, chat("no-such-model", false)).statusCode()).isEqualTo(404);
+    // A stream is counted when it has ended, which may be just after the client saw [DONE].
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            before,
+                            scrape(),
+                            "sluice_requests_total",
+                            "route",
+                            route,
+                            "model",
+                            "tiny",
+                            "status",
+                            "200"))
+                    .isEqualTo(2));
+    String after = scrape();
+    assertThat(
+            delta(
+                before,
+                after,
+                "sluice_requests_total",
+                "route",
+                route,
+                "model",
+                "ghost",
+                "status",
+                "503"))
+        .isEqualTo(1);
+    // An unknown model never becomes a label value of its own.
+    assertThat(
+            delta(
+                before,
+                after,
+                "sluice_requests_total",
+                "route",
+                route,
+                "model",
+                GatewayMetrics.NO_MODEL,
+                "status",
+                "404"))
+        .isEqualTo(1);
+    assertThat(after).doesNotContain("no-such-model");
+    assertThat(delta(before, after, "sluice_refusals_total", "reason", "no_worker")).isEqualTo(1);
+    // Two generations of four chunks of one token: a first token each, three gaps each.
+    assertThat(delta(before, after, "sluice_time_to_first_token_seconds_count", "model", "tiny"))
+        .isEqualTo(2);
+    assertThat(delta(before, after, "sluice_time_to_first_token_seconds_sum", "model", "tiny"))
+        .isPositive();
+    assertThat(delta(before, after, "sluice_inter_token_latency_seconds_count", "model", "tiny"))
+        .isEqualTo(6);
+    assertThat(delta(before, after, "sluice_queue_wait_seconds_count", "model", "tiny"))
+        .isEqualTo(2);
+    assertThat(
+            delta(
+                before,
+                after,
+                "sluice_request_duration_seconds_count",
+                "route",
+                route,
+                "model",
+                "tiny"))
+        .isEqualTo(2);
+    assertThat(
+            delta(
+                before,
+                after,
+                "sluice_request_duration_seconds_count",
+                "route",
+                route,
+                "model",
+                "ghost"))
+        .isEqualTo(1);
+  }
+
   @Test
   void modelWithoutAReadyWorkerIs503WithRetryAfter() throws Exception {
     var r = post(base + "/v1/chat/completions", chat("ghost", false));
@@ -476,6 +595,7 @@ class GatewayRoutesTest {
 
   @Test
   void aWorkerLostAfterStreamingBeganEndsTheStreamWithAnErrorEvent() throws Exception {
+    String before = scrape();
     var pending =
         http.sendAsync(
             HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
@@ -495,10 +615,27 @@ class GatewayRoutesTest {
     JsonNode err = JSON.readTree(data.getLast()).get("error");
     assertThat(err.get("code").asText()).isEqualTo("worker_lost");
     assertThat(err.get("message").asText()).contains("after generation began");
+    // Counted with the error event's status, and not as a refusal: output had begun.
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            before,
+                            scrape(),
+                            "sluice_requests_total",
+                            "model",
+                            "dies",
+                            "status",
+                            "503"))
+                    .isEqualTo(1));
+    assertThat(delta(before, scrape(), "sluice_refusals_total", "reason", "worker_lost")).isZero();
   }
 
   @Test
   void aClientThatDisconnectsCancelsItsSequence() throws Exception {
+    String metricsBefore = scrape();
     int before = fakes.get("hold-0").received(WorkerProtocol.Cancel.class).size();
     int generates = fakes.get("hold-0").received(WorkerProtocol.Generate.class).size();
     URI u = URI.create(base);
@@ -531,5 +668,20 @@ class GatewayRoutesTest {
     await()
         .atMost(Duration.ofSeconds(10))
         .until(() -> fakes.get("hold-0").received(WorkerProtocol.Cancel.class).size() > before);
+    // Counted as 499 (client closed); at least: another test's held request may end so too.
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            metricsBefore,
+                            scrape(),
+                            "sluice_requests_total",
+                            "model",
+                            "hold",
+                            "status",
+                            "499"))
+                    .isGreaterThanOrEqualTo(1));
   }
 }
