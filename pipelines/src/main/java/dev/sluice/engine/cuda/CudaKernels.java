@@ -52,6 +52,7 @@ final class CudaKernels implements AutoCloseable {
   private final long rmsnorm;
   private final long ropeStore;
   private final long attention;
+  private final long attentionSplit;
   private final long swiglu;
   private final long softmax;
   private final long add;
@@ -114,6 +115,7 @@ final class CudaKernels implements AutoCloseable {
       gatherRows = function(0, "gather_rows");
       argmax = function(0, "argmax");
       attention = function(1, "attention");
+      attentionSplit = function(1, "attention_split");
       this.ptxVariant = String.join("+", used);
     } catch (RuntimeException e) {
       close();
@@ -149,7 +151,12 @@ final class CudaKernels implements AutoCloseable {
       matmul.add("matmul_gate_up_" + s + "_b");
     }
     return java.util.Map.of(
-        "elementwise", elementwise, "attention", java.util.List.of("attention"), "matmul", matmul);
+        "elementwise",
+        elementwise,
+        "attention",
+        java.util.List.of("attention", "attention_split"),
+        "matmul",
+        matmul);
   }
 
   private static long loadModule(String name, String variant) {
@@ -220,6 +227,14 @@ final class CudaKernels implements AutoCloseable {
 
   private void launch(long fn, int gx, int gy, int block, String name) {
     launch(fn, gx, gy, block, 0, name);
+  }
+
+  private void launch3(long fn, int gx, int gy, int gz, int block, String name) {
+    launches++;
+    int rc = CU.ncuLaunchKernel(fn, gx, gy, gz, block, 1, 1, 0, stream, argPointers, 0L);
+    if (rc != CU.CUDA_SUCCESS) {
+      check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
+    }
   }
 
   private void launch(long fn, int gx, int gy, int block, int sharedBytes, String name) {
@@ -476,6 +491,31 @@ final class CudaKernels implements AutoCloseable {
     launch(ropeStore, tokens, 1, block, "rope_store");
   }
 
+  /** Upper bound of {@link #attentionSplits}: attention.cu's MAX_SPLITS. */
+  static final int MAX_ATTENTION_SPLITS = 64;
+
+  /**
+   * Position splits per (token, head) for flash-decoding: enough blocks for about two per SM
+   * ({@code targetBlocks}), 1 (the single-block kernel) when {@code tokens * heads} fills the GPU
+   * already. Depends only on the batch shape, not on positions, so a captured graph stays valid.
+   */
+  static int attentionSplits(int tokens, int heads, int targetBlocks) {
+    long blocks = (long) tokens * heads;
+    if (blocks * 2 > targetBlocks) {
+      return 1;
+    }
+    return (int) Math.min(MAX_ATTENTION_SPLITS, (targetBlocks + blocks - 1) / blocks);
+  }
+
+  /**
+   * Floats of partial results that {@link #attention} needs for {@code splits > 1}: at most {@code
+   * 2 * targetBlocks * (headDim + 2)} for any {@code tokens} given {@link #attentionSplits}.
+   */
+  static long attentionPartialFloats(int tokens, int heads, int headDim, int splits) {
+    return splits <= 1 ? 0 : (long) tokens * heads * splits * (headDim + 2);
+  }
+
+  /** Attention with the single-block-per-(token, head) kernel (no scratch). */
   void attention(
       long q,
       long kcache,
@@ -491,9 +531,62 @@ final class CudaKernels implements AutoCloseable {
       int headDim,
       float scale,
       int tokens) {
+    attention(
+        q,
+        kcache,
+        vcache,
+        out,
+        tokSeq,
+        tokPos,
+        blockTable,
+        maxBlocksPerSeq,
+        blockSize,
+        heads,
+        kvHeads,
+        headDim,
+        scale,
+        tokens,
+        1,
+        0,
+        0);
+  }
+
+  /**
+   * Causal paged attention. With {@code splits > 1}, flash-decoding: each (token, head) is split
+   * over {@code splits} blocks along positions ({@code attention_split}); {@code partials} holds
+   * {@link #attentionPartialFloats} floats and {@code counters} {@code tokens * heads} ints that
+   * are zero before the first launch (the kernel leaves them zero).
+   */
+  void attention(
+      long q,
+      long kcache,
+      long vcache,
+      long out,
+      long tokSeq,
+      long tokPos,
+      long blockTable,
+      int maxBlocksPerSeq,
+      int blockSize,
+      int heads,
+      int kvHeads,
+      int headDim,
+      float scale,
+      int tokens,
+      int splits,
+      long partials,
+      long counters) {
     args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
     i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
-    launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
+    if (splits <= 1) {
+      launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
+      return;
+    }
+    if (splits > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException("attention splits " + splits + " > 64");
+    }
+    long parts = (long) tokens * heads * splits;
+    p(partials).p(partials + 4L * parts * headDim).p(counters);
+    launch3(attentionSplit, tokens, heads, splits, 128, "attention_split"); // SPLIT_WARPS (4)
   }
 
   void swiglu(long gate, long up, long out, long n) {

@@ -42,6 +42,28 @@ class CudaKernelsSplitTest {
     }
   }
 
+  /**
+   * Flash-decoding split choice (1.5B shape, H200: 132 SMs, 264 target blocks): 1 when tokens x
+   * heads fill the target, else up to 64 splits.
+   */
+  @Test
+  void attentionSplitChoice() {
+    assertThat(CudaKernels.attentionSplits(1, 12, 264)).isEqualTo(22);
+    assertThat(CudaKernels.attentionSplits(1, 2, 264)).isEqualTo(64);
+    assertThat(CudaKernels.attentionSplits(16, 12, 264)).isEqualTo(1);
+    assertThat(CudaKernels.attentionSplits(11, 12, 264)).isEqualTo(2);
+    assertThat(CudaKernels.attentionPartialFloats(1, 12, 128, 22)).isEqualTo(12L * 22 * 130);
+    assertThat(CudaKernels.attentionPartialFloats(16, 12, 128, 1)).isZero();
+    for (int t = 1; t <= 300; t++) {
+      int s = CudaKernels.attentionSplits(t, 12, 264);
+      // the runner's scratch holds 2 x 264 (token, head, split) partials (none used when s = 1)
+      if (s > 1) {
+        assertThat((long) t * 12 * s).isLessThanOrEqualTo(2L * 264);
+      }
+      assertThat(s).isBetween(1, CudaKernels.MAX_ATTENTION_SPLITS);
+    }
+  }
+
   @Test
   void fusedNormFitsSharedMemory() {
     assertThat(CudaKernels.canFuseNorm(1536)).isTrue();
