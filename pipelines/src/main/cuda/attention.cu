@@ -233,14 +233,18 @@ extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * WARP)
   float lAllS = 0.f;
   for (int j = 0; j < splits; j++)
     if (sl[j] > 0.f) lAllS += sl[j] * expf(sm[j] - mAllS);
-  float inv = 1.0f / lAllS;
+  __syncthreads();  // every thread has read sm before it becomes the weights
+  // Each split's weight once (not once per dimension): empty splits weigh 0.
+  for (int j = threadIdx.x; j < splits; j += blockDim.x)
+    sm[j] = sl[j] > 0.f ? expf(sm[j] - mAllS) / lAllS : 0.f;
+  __syncthreads();
   float* o = out + (long long)t * heads * headDim + h * headDim;
   const float* pa = partAcc + th * splits * headDim;
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float v = 0.f;
-    for (int j = 0; j < splits; j++)
-      if (sl[j] > 0.f) v += __ldcg(&pa[(long long)j * headDim + d]) * expf(sm[j] - mAllS);
-    o[d] = v * inv;
+#pragma unroll 8
+    for (int j = 0; j < splits; j++) v += __ldcg(&pa[(long long)j * headDim + d]) * sm[j];
+    o[d] = v;
   }
   if (threadIdx.x == 0) counters[th] = 0;  // ready for the next launch (graph replays too)
 }
