@@ -49,6 +49,11 @@ final class CudaKernels implements AutoCloseable {
   private final long[] qkvB = new long[GgmlType.values().length];
   private final long[] gateUp1 = new long[GgmlType.values().length];
   private final long[] gateUpB = new long[GgmlType.values().length];
+  // Warps of each single-token kernel the whole GPU holds at once (occupancy x SMs): splitFor keeps
+  // rows x split within one such wave when that does not cost a round of loads.
+  private final int[] resident1 = new int[GgmlType.values().length];
+  private final int[] residentQkv1 = new int[GgmlType.values().length];
+  private final int[] residentGateUp1 = new int[GgmlType.values().length];
   private final long rmsnorm;
   private final long ropeStore;
   private final long attention;
@@ -105,6 +110,12 @@ final class CudaKernels implements AutoCloseable {
         qkvB[t.ordinal()] = function(2, "matmul_qkv_" + s + "_b");
         gateUp1[t.ordinal()] = function(2, "matmul_gate_up_" + s);
         gateUpB[t.ordinal()] = function(2, "matmul_gate_up_" + s + "_b");
+      }
+      int sms = multiprocessors();
+      for (GgmlType t : GgmlType.values()) {
+        resident1[t.ordinal()] = residentWarps(matmul1[t.ordinal()], sms);
+        residentQkv1[t.ordinal()] = residentWarps(qkv1[t.ordinal()], sms);
+        residentGateUp1[t.ordinal()] = residentWarps(gateUp1[t.ordinal()], sms);
       }
       rmsnorm = function(0, "rmsnorm");
       ropeStore = function(0, "rope_store");
@@ -190,6 +201,37 @@ final class CudaKernels implements AutoCloseable {
     } finally {
       MemoryUtil.memFree(image);
       MemoryUtil.memFree(log);
+    }
+  }
+
+  /** SMs of the current context's device (132 assumed when the driver does not say). */
+  private static int multiprocessors() {
+    try (MemoryStack s = stackPush()) {
+      IntBuffer dev = s.ints(0);
+      IntBuffer v = s.ints(0);
+      if (CU.cuCtxGetDevice(dev) == CU.CUDA_SUCCESS
+          && CU.cuDeviceGetAttribute(v, CU.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev.get(0))
+              == CU.CUDA_SUCCESS
+          && v.get(0) > 0) {
+        return v.get(0);
+      }
+      return 132;
+    }
+  }
+
+  /**
+   * Warps of a 256-thread single-token kernel resident on the whole GPU (4 blocks per SM, the
+   * register-limited worst case of these kernels, when the driver does not say).
+   */
+  private static int residentWarps(long fn, int sms) {
+    try (MemoryStack s = stackPush()) {
+      IntBuffer n = s.ints(0);
+      int blocks = 4;
+      if (CU.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, fn, 256, 0) == CU.CUDA_SUCCESS
+          && n.get(0) > 0) {
+        blocks = n.get(0);
+      }
+      return blocks * WARPS1 * sms;
     }
   }
 
@@ -295,7 +337,7 @@ final class CudaKernels implements AutoCloseable {
       boolean accumulate) {
     args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols);
+      int split = splitFor(type, rows, cols, resident1[type.ordinal()]);
       i(split);
       launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
     } else {
@@ -318,12 +360,28 @@ final class CudaKernels implements AutoCloseable {
   // Enough warps for a few waves over an H100/H200 (132 SMs x ~40 resident warps of these kernels).
   private static final int TARGET_WARPS = 12288;
 
-  /**
-   * Warps per row of a single-token matmul: the largest of 1, 2, 4, 8 that keeps rows x split
-   * within {@value #TARGET_WARPS} and each part at least 128 columns and one unit (a 16-byte vector
-   * or a quant block); 1 when the width is not a whole number of units (the scalar-tail paths).
-   */
+  // Columns one warp covers per round of loads in the single-token dot products (U steps loaded
+  // before any arithmetic: ~1024 weights per warp per round for every type, see matmul.cu).
+  private static final int COLS_PER_ROUND = 1024;
+
+  /** {@link #splitFor(GgmlType, int, int, int)} on an H100/H200 at 5 resident blocks per SM. */
   static int splitFor(GgmlType type, int rows, int cols) {
+    return splitFor(type, rows, cols, 132 * 5 * WARPS1);
+  }
+
+  /**
+   * Warps per row of a single-token matmul, among 1, 2, 4, 8 that keep rows x split within {@value
+   * #TARGET_WARPS}, each part at least 128 columns and one unit (a 16-byte vector or a quant
+   * block): the one with the fewest dependent rounds of loads per SM, waves x rounds per warp,
+   * where a wave is {@code residentWarps} (what the GPU holds at once) and a warp loads {@value
+   * #COLS_PER_ROUND} columns per round; ties go to the smaller split (fewer idle load slots and a
+   * smaller reduction). 1 when the width is not a whole number of units (the scalar-tail paths).
+   *
+   * <p>Why not simply "as many warps as fit 12288" (the first version): once each warp's part is
+   * one round, more warps only add waves. Qwen2-1.5B o-proj at split 8 was 12288 warps for 8448
+   * resident on an H200: two waves of one round, no better than split 1's one wave of two rounds.
+   */
+  static int splitFor(GgmlType type, int rows, int cols, int residentWarps) {
     int unit =
         switch (type) {
           case F32 -> 4;
@@ -334,14 +392,24 @@ final class CudaKernels implements AutoCloseable {
       return 1;
     }
     int units = cols / unit;
-    int split = 1;
-    while (split < WARPS1
-        && (long) rows * split * 2 <= TARGET_WARPS
-        && cols / (split * 2) >= 128
-        && units >= split * 2) {
-      split *= 2;
+    int resident = Math.max(WARPS1, residentWarps);
+    int best = 1;
+    long bestCost = Long.MAX_VALUE;
+    for (int split = 1; split <= WARPS1; split *= 2) {
+      if (split > 1
+          && ((long) rows * split > TARGET_WARPS || cols / split < 128 || units < split)) {
+        break;
+      }
+      long waves = ((long) rows * split + resident - 1) / resident;
+      long partCols = (long) (units + split - 1) / split * unit;
+      long rounds = (partCols + COLS_PER_ROUND - 1) / COLS_PER_ROUND;
+      long cost = waves * rounds;
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = split;
+      }
     }
-    return split;
+    return best;
   }
 
   private static int gridFor1(int rows, int split) {
@@ -399,7 +467,7 @@ final class CudaKernels implements AutoCloseable {
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
     int total = rowsQ + 2 * rowsKv;
     if (tokens == 1) {
-      int split = splitFor(type, total, cols);
+      int split = splitFor(type, total, cols, residentQkv1[type.ordinal()]);
       i(split).p(normW).f(eps);
       launch(
           qkv1[type.ordinal()],
@@ -446,7 +514,7 @@ final class CudaKernels implements AutoCloseable {
     checkNorm(normW, cols, tokens);
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols);
+      int split = splitFor(type, rows, cols, residentGateUp1[type.ordinal()]);
       i(split).p(normW).f(eps);
       launch(
           gateUp1[type.ordinal()],
