@@ -221,21 +221,23 @@ extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * WARP)
   __syncthreads();
   if (!isLast) return;
   __threadfence();
+  // Only the splits that held positions (the rest wrote l = 0): 17 of 22 at position 256.
+  int active = min(splits, (last + chunk) / chunk);
   // The other blocks' partials: read through L2 (__ldcg), never a stale L1 line.
-  for (int j = threadIdx.x; j < splits; j += blockDim.x) {
+  for (int j = threadIdx.x; j < active; j += blockDim.x) {
     sm[j] = __ldcg(&partMl[2 * (th * splits + j)]);
     sl[j] = __ldcg(&partMl[2 * (th * splits + j) + 1]);
   }
   __syncthreads();
   float mAllS = -INFINITY;
-  for (int j = 0; j < splits; j++)
+  for (int j = 0; j < active; j++)
     if (sl[j] > 0.f) mAllS = fmaxf(mAllS, sm[j]);
   float lAllS = 0.f;
-  for (int j = 0; j < splits; j++)
+  for (int j = 0; j < active; j++)
     if (sl[j] > 0.f) lAllS += sl[j] * expf(sm[j] - mAllS);
   __syncthreads();  // every thread has read sm before it becomes the weights
   // Each split's weight once (not once per dimension): empty splits weigh 0.
-  for (int j = threadIdx.x; j < splits; j += blockDim.x)
+  for (int j = threadIdx.x; j < active; j += blockDim.x)
     sm[j] = sl[j] > 0.f ? expf(sm[j] - mAllS) / lAllS : 0.f;
   __syncthreads();
   float* o = out + (long long)t * heads * headDim + h * headDim;
@@ -243,7 +245,7 @@ extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * WARP)
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float v = 0.f;
 #pragma unroll 8
-    for (int j = 0; j < splits; j++) v += __ldcg(&pa[(long long)j * headDim + d]) * sm[j];
+    for (int j = 0; j < active; j++) v += __ldcg(&pa[(long long)j * headDim + d]) * sm[j];
     o[d] = v;
   }
   if (threadIdx.x == 0) counters[th] = 0;  // ready for the next launch (graph replays too)
