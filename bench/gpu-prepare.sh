@@ -38,9 +38,10 @@ echo "== JUnit console launcher $JUNIT_CONSOLE_VERSION"
 
 echo "== jlink runtime"
 # java.xml: JUnit's XML reports; jdk.unsupported: LWJGL (sun.misc.Unsafe); java.management and
-# java.naming: logback; jdk.incubator.vector: the engine's CPU kernels.
+# java.naming: logback; jdk.incubator.vector: the engine's CPU kernels; jdk.zipfs: JUnit's classpath
+# scanning of jars (without it discovery prints ProviderNotFoundException: Provider "jar" not found).
 "$JAVA_HOME/bin/jlink" \
-  --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector \
+  --add-modules java.base,java.logging,java.management,java.naming,java.sql,java.xml,jdk.unsupported,jdk.incubator.vector,jdk.zipfs \
   --strip-java-debug-attributes --strip-native-debug-symbols=exclude-debuginfo-files --no-header-files \
   --no-man-pages --compress=zip-6 \
   --output "$G/jdk"

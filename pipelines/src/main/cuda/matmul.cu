@@ -563,6 +563,7 @@ SL_HD void dot_q6_k(const uint8_t* row, int cols, const float* x, int nt,
 // host picks split so rows * split fills the GPU (CudaKernels.splitFor); split 1 covers the whole row
 // as before (any width, scalar tails included).
 #define MM1_WARPS 8
+#define NORM_NR 8
 
 // Columns [*c0, *c0 + *n) and the row byte offset *off of part `part` of `split`.
 SL_HD void split_cols(int cols, int g, int ub, int part, int split, int* c0, int* n,
@@ -604,6 +605,31 @@ __device__ __forceinline__ const float* norm_prologue(const float* __restrict__ 
   extern __shared__ float4 mm_xs4[];
   float* xs = reinterpret_cast<float*>(mm_xs4);
   float ss = 0.f;
+  if (cols <= NORM_NR * (int)blockDim.x) {
+    // Up to NORM_NR elements per thread (cols <= 2048 with 256 threads: every 1.5B-8B width but
+    // the FFN's): x and normW loaded together into registers before any use, one round trip
+    // instead of 2 x cols / 256 dependent ones (a run-time loop issues load, use, load, use...).
+    // Same sum order and expressions as below and as the rmsnorm kernel: bit-identical.
+    float xv[NORM_NR], wv[NORM_NR];
+#pragma unroll
+    for (int k = 0; k < NORM_NR; k++) {
+      int i = threadIdx.x + k * blockDim.x;
+      xv[k] = i < cols ? x[i] : 0.f;
+      wv[k] = i < cols ? normW[i] : 0.f;
+    }
+#pragma unroll
+    for (int k = 0; k < NORM_NR; k++)
+      if (threadIdx.x + k * blockDim.x < cols) ss += xv[k] * xv[k];
+    ss = block_sum(ss);
+    float inv = 1.0f / sqrtf(ss / (float)cols + eps);
+#pragma unroll
+    for (int k = 0; k < NORM_NR; k++) {
+      int i = threadIdx.x + k * blockDim.x;
+      if (i < cols) xs[i] = xv[k] * inv * wv[k];
+    }
+    __syncthreads();
+    return xs;
+  }
   for (int i = threadIdx.x; i < cols; i += blockDim.x) {
     float v = x[i];
     xs[i] = v;

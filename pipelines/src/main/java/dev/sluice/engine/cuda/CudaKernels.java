@@ -49,9 +49,15 @@ final class CudaKernels implements AutoCloseable {
   private final long[] qkvB = new long[GgmlType.values().length];
   private final long[] gateUp1 = new long[GgmlType.values().length];
   private final long[] gateUpB = new long[GgmlType.values().length];
+  // Warps of each single-token kernel the whole GPU holds at once (occupancy x SMs): splitFor keeps
+  // rows x split within one such wave when that does not cost a round of loads.
+  private final int[] resident1 = new int[GgmlType.values().length];
+  private final int[] residentQkv1 = new int[GgmlType.values().length];
+  private final int[] residentGateUp1 = new int[GgmlType.values().length];
   private final long rmsnorm;
   private final long ropeStore;
   private final long attention;
+  private final long attentionSplit;
   private final long swiglu;
   private final long softmax;
   private final long add;
@@ -105,6 +111,12 @@ final class CudaKernels implements AutoCloseable {
         gateUp1[t.ordinal()] = function(2, "matmul_gate_up_" + s);
         gateUpB[t.ordinal()] = function(2, "matmul_gate_up_" + s + "_b");
       }
+      int sms = multiprocessors();
+      for (GgmlType t : GgmlType.values()) {
+        resident1[t.ordinal()] = residentWarps(matmul1[t.ordinal()], sms);
+        residentQkv1[t.ordinal()] = residentWarps(qkv1[t.ordinal()], sms);
+        residentGateUp1[t.ordinal()] = residentWarps(gateUp1[t.ordinal()], sms);
+      }
       rmsnorm = function(0, "rmsnorm");
       ropeStore = function(0, "rope_store");
       swiglu = function(0, "swiglu");
@@ -114,6 +126,7 @@ final class CudaKernels implements AutoCloseable {
       gatherRows = function(0, "gather_rows");
       argmax = function(0, "argmax");
       attention = function(1, "attention");
+      attentionSplit = function(1, "attention_split");
       this.ptxVariant = String.join("+", used);
     } catch (RuntimeException e) {
       close();
@@ -149,7 +162,12 @@ final class CudaKernels implements AutoCloseable {
       matmul.add("matmul_gate_up_" + s + "_b");
     }
     return java.util.Map.of(
-        "elementwise", elementwise, "attention", java.util.List.of("attention"), "matmul", matmul);
+        "elementwise",
+        elementwise,
+        "attention",
+        java.util.List.of("attention", "attention_split"),
+        "matmul",
+        matmul);
   }
 
   private static long loadModule(String name, String variant) {
@@ -183,6 +201,37 @@ final class CudaKernels implements AutoCloseable {
     } finally {
       MemoryUtil.memFree(image);
       MemoryUtil.memFree(log);
+    }
+  }
+
+  /** SMs of the current context's device (132 assumed when the driver does not say). */
+  private static int multiprocessors() {
+    try (MemoryStack s = stackPush()) {
+      IntBuffer dev = s.ints(0);
+      IntBuffer v = s.ints(0);
+      if (CU.cuCtxGetDevice(dev) == CU.CUDA_SUCCESS
+          && CU.cuDeviceGetAttribute(v, CU.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev.get(0))
+              == CU.CUDA_SUCCESS
+          && v.get(0) > 0) {
+        return v.get(0);
+      }
+      return 132;
+    }
+  }
+
+  /**
+   * Warps of a 256-thread single-token kernel resident on the whole GPU (4 blocks per SM, the
+   * register-limited worst case of these kernels, when the driver does not say).
+   */
+  private static int residentWarps(long fn, int sms) {
+    try (MemoryStack s = stackPush()) {
+      IntBuffer n = s.ints(0);
+      int blocks = 4;
+      if (CU.cuOccupancyMaxActiveBlocksPerMultiprocessor(n, fn, 256, 0) == CU.CUDA_SUCCESS
+          && n.get(0) > 0) {
+        blocks = n.get(0);
+      }
+      return blocks * WARPS1 * sms;
     }
   }
 
@@ -220,6 +269,14 @@ final class CudaKernels implements AutoCloseable {
 
   private void launch(long fn, int gx, int gy, int block, String name) {
     launch(fn, gx, gy, block, 0, name);
+  }
+
+  private void launch3(long fn, int gx, int gy, int gz, int block, String name) {
+    launches++;
+    int rc = CU.ncuLaunchKernel(fn, gx, gy, gz, block, 1, 1, 0, stream, argPointers, 0L);
+    if (rc != CU.CUDA_SUCCESS) {
+      check(rc, "cuLaunchKernel(" + name + ", grid " + gx + "x" + gy + "x" + gz + ")");
+    }
   }
 
   private void launch(long fn, int gx, int gy, int block, int sharedBytes, String name) {
@@ -280,7 +337,7 @@ final class CudaKernels implements AutoCloseable {
       boolean accumulate) {
     args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols);
+      int split = splitFor(type, rows, cols, resident1[type.ordinal()]);
       i(split);
       launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
     } else {
@@ -303,12 +360,28 @@ final class CudaKernels implements AutoCloseable {
   // Enough warps for a few waves over an H100/H200 (132 SMs x ~40 resident warps of these kernels).
   private static final int TARGET_WARPS = 12288;
 
-  /**
-   * Warps per row of a single-token matmul: the largest of 1, 2, 4, 8 that keeps rows x split
-   * within {@value #TARGET_WARPS} and each part at least 128 columns and one unit (a 16-byte vector
-   * or a quant block); 1 when the width is not a whole number of units (the scalar-tail paths).
-   */
+  // Columns one warp covers per round of loads in the single-token dot products (U steps loaded
+  // before any arithmetic: ~1024 weights per warp per round for every type, see matmul.cu).
+  private static final int COLS_PER_ROUND = 1024;
+
+  /** {@link #splitFor(GgmlType, int, int, int)} on an H100/H200 at 5 resident blocks per SM. */
   static int splitFor(GgmlType type, int rows, int cols) {
+    return splitFor(type, rows, cols, 132 * 5 * WARPS1);
+  }
+
+  /**
+   * Warps per row of a single-token matmul, among 1, 2, 4, 8 that keep rows x split within {@value
+   * #TARGET_WARPS}, each part at least 128 columns and one unit (a 16-byte vector or a quant
+   * block): the one with the fewest dependent rounds of loads per SM, waves x rounds per warp,
+   * where a wave is {@code residentWarps} (what the GPU holds at once) and a warp loads {@value
+   * #COLS_PER_ROUND} columns per round; ties go to the smaller split (fewer idle load slots and a
+   * smaller reduction). 1 when the width is not a whole number of units (the scalar-tail paths).
+   *
+   * <p>Why not simply "as many warps as fit 12288" (the first version): once each warp's part is
+   * one round, more warps only add waves. Qwen2-1.5B o-proj at split 8 was 12288 warps for 8448
+   * resident on an H200: two waves of one round, no better than split 1's one wave of two rounds.
+   */
+  static int splitFor(GgmlType type, int rows, int cols, int residentWarps) {
     int unit =
         switch (type) {
           case F32 -> 4;
@@ -319,14 +392,24 @@ final class CudaKernels implements AutoCloseable {
       return 1;
     }
     int units = cols / unit;
-    int split = 1;
-    while (split < WARPS1
-        && (long) rows * split * 2 <= TARGET_WARPS
-        && cols / (split * 2) >= 128
-        && units >= split * 2) {
-      split *= 2;
+    int resident = Math.max(WARPS1, residentWarps);
+    int best = 1;
+    long bestCost = Long.MAX_VALUE;
+    for (int split = 1; split <= WARPS1; split *= 2) {
+      if (split > 1
+          && ((long) rows * split > TARGET_WARPS || cols / split < 128 || units < split)) {
+        break;
+      }
+      long waves = ((long) rows * split + resident - 1) / resident;
+      long partCols = (long) (units + split - 1) / split * unit;
+      long rounds = (partCols + COLS_PER_ROUND - 1) / COLS_PER_ROUND;
+      long cost = waves * rounds;
+      if (cost < bestCost) {
+        bestCost = cost;
+        best = split;
+      }
     }
-    return split;
+    return best;
   }
 
   private static int gridFor1(int rows, int split) {
@@ -384,7 +467,7 @@ final class CudaKernels implements AutoCloseable {
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
     int total = rowsQ + 2 * rowsKv;
     if (tokens == 1) {
-      int split = splitFor(type, total, cols);
+      int split = splitFor(type, total, cols, residentQkv1[type.ordinal()]);
       i(split).p(normW).f(eps);
       launch(
           qkv1[type.ordinal()],
@@ -431,7 +514,7 @@ final class CudaKernels implements AutoCloseable {
     checkNorm(normW, cols, tokens);
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols);
+      int split = splitFor(type, rows, cols, residentGateUp1[type.ordinal()]);
       i(split).p(normW).f(eps);
       launch(
           gateUp1[type.ordinal()],
@@ -476,6 +559,31 @@ final class CudaKernels implements AutoCloseable {
     launch(ropeStore, tokens, 1, block, "rope_store");
   }
 
+  /** Upper bound of {@link #attentionSplits}: attention.cu's MAX_SPLITS. */
+  static final int MAX_ATTENTION_SPLITS = 64;
+
+  /**
+   * Position splits per (token, head) for flash-decoding: enough blocks for about two per SM
+   * ({@code targetBlocks}), 1 (the single-block kernel) when {@code tokens * heads} fills the GPU
+   * already. Depends only on the batch shape, not on positions, so a captured graph stays valid.
+   */
+  static int attentionSplits(int tokens, int heads, int targetBlocks) {
+    long blocks = (long) tokens * heads;
+    if (blocks * 2 > targetBlocks) {
+      return 1;
+    }
+    return (int) Math.min(MAX_ATTENTION_SPLITS, (targetBlocks + blocks - 1) / blocks);
+  }
+
+  /**
+   * Floats of partial results that {@link #attention} needs for {@code splits > 1}: at most {@code
+   * 2 * targetBlocks * (headDim + 2)} for any {@code tokens} given {@link #attentionSplits}.
+   */
+  static long attentionPartialFloats(int tokens, int heads, int headDim, int splits) {
+    return splits <= 1 ? 0 : (long) tokens * heads * splits * (headDim + 2);
+  }
+
+  /** Attention with the single-block-per-(token, head) kernel (no scratch). */
   void attention(
       long q,
       long kcache,
@@ -491,9 +599,62 @@ final class CudaKernels implements AutoCloseable {
       int headDim,
       float scale,
       int tokens) {
+    attention(
+        q,
+        kcache,
+        vcache,
+        out,
+        tokSeq,
+        tokPos,
+        blockTable,
+        maxBlocksPerSeq,
+        blockSize,
+        heads,
+        kvHeads,
+        headDim,
+        scale,
+        tokens,
+        1,
+        0,
+        0);
+  }
+
+  /**
+   * Causal paged attention. With {@code splits > 1}, flash-decoding: each (token, head) is split
+   * over {@code splits} blocks along positions ({@code attention_split}); {@code partials} holds
+   * {@link #attentionPartialFloats} floats and {@code counters} {@code tokens * heads} ints that
+   * are zero before the first launch (the kernel leaves them zero).
+   */
+  void attention(
+      long q,
+      long kcache,
+      long vcache,
+      long out,
+      long tokSeq,
+      long tokPos,
+      long blockTable,
+      int maxBlocksPerSeq,
+      int blockSize,
+      int heads,
+      int kvHeads,
+      int headDim,
+      float scale,
+      int tokens,
+      int splits,
+      long partials,
+      long counters) {
     args().p(q).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(blockTable);
     i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
-    launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
+    if (splits <= 1) {
+      launch(attention, tokens, heads, 1024, "attention"); // ATT_WARPS (32) warps: attention.cu
+      return;
+    }
+    if (splits > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException("attention splits " + splits + " > 64");
+    }
+    long parts = (long) tokens * heads * splits;
+    p(partials).p(partials + 4L * parts * headDim).p(counters);
+    launch3(attentionSplit, tokens, heads, splits, 128, "attention_split"); // SPLIT_WARPS (4)
   }
 
   void swiglu(long gate, long up, long out, long n) {

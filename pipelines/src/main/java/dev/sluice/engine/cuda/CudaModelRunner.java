@@ -73,6 +73,11 @@ final class CudaModelRunner implements ModelRunner {
   private final Layer[] layers;
   private final long kCache; // (layers, numBlocks * blockSize, kvDim) float32
   private final long vCache;
+  // Flash-decoding scratch (attention_split): partial results and per-(token, head) counters,
+  // sized for the largest split count attentionSplits gives (bounded by attnTargetBlocks).
+  private final int attnTargetBlocks;
+  private final long attnPartials;
+  private final long attnCounters;
   private final long layerCacheBytes;
 
   // capacity-dependent buffers (grown, never shrunk)
@@ -179,6 +184,14 @@ final class CudaModelRunner implements ModelRunner {
           "cuMemsetD32Async");
       check(
           CU.cuMemsetD32Async(vCache, 0, layerCacheBytes * c.layers() / 4, backend.stream),
+          "cuMemsetD32Async");
+      // About two 4-warp blocks per SM: enough (token, head, split) blocks in flight that one
+      // token's attention is not 12 blocks on a 132-SM GPU.
+      attnTargetBlocks = 2 * Math.max(1, backend.device().multiprocessors());
+      attnPartials = track(backend.alloc(4L * 2 * attnTargetBlocks * (c.headDim() + 2)));
+      attnCounters = track(backend.alloc(4L * attnTargetBlocks));
+      check(
+          CU.cuMemsetD32Async(attnCounters, 0, attnTargetBlocks, backend.stream),
           "cuMemsetD32Async");
       backend.sync();
     } catch (RuntimeException e) {
@@ -576,7 +589,10 @@ final class CudaModelRunner implements ModelRunner {
           c.kvHeads(),
           c.headDim(),
           scale,
-          tokens);
+          tokens,
+          CudaKernels.attentionSplits(tokens, c.heads(), attnTargetBlocks),
+          attnPartials,
+          attnCounters);
       mark(PH_ATT);
       mm(l.wo(), att, x, 0, tokens, true);
       mark(PH_O);

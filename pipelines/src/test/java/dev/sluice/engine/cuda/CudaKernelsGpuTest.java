@@ -184,51 +184,44 @@ class CudaKernelsGpuTest {
     }
   }
 
-  /** Paged, grouped-query, several sequences, decode and prefill tokens in one launch. */
+  /**
+   * Paged, grouped-query, several sequences, decode and prefill tokens in one launch; the
+   * single-block kernel and flash-decoding with several split counts (each launched twice: the
+   * merging block must leave its counter at zero), up to position 699 over 175 blocks.
+   */
   @Test
   void attentionOverPagedBlocks() {
     for (int headDim : new int[] {8, 64, 128, 256}) {
-      int heads = 8;
+      int heads = headDim == 128 ? 12 : 8;
       int kvHeads = 2;
       int blockSize = 4;
-      int numBlocks = 40;
-      int maxBlocks = 30;
+      int numBlocks = 240;
+      int maxBlocks = 180;
       int kvDim = kvHeads * headDim;
       float[] kc = random(numBlocks * blockSize * kvDim, 1);
       float[] vc = random(numBlocks * blockSize * kvDim, 1);
-      // seq 0: 10 positions in blocks 5, 2, 9; seq 1: 6 in blocks 1, 7; seq 2: 117 in 30 blocks
-      int[][] blocks = {{5, 2, 9}, {1, 7}, new int[30]};
+      // seq 0: 10 positions in blocks 5, 2, 9; seq 1: 6 in blocks 1, 7; seq 2: 117 in 30 blocks;
+      // seq 3: 700 in 175 blocks (60..234, interleaved)
+      int[][] blocks = {{5, 2, 9}, {1, 7}, new int[30], new int[175]};
       for (int i = 0; i < 30; i++) {
         blocks[2][i] = 39 - i;
       }
-      int[] table = new int[3 * maxBlocks];
+      for (int i = 0; i < 175; i++) {
+        blocks[3][i] = 60 + (i * 37) % 175;
+      }
+      int[] table = new int[blocks.length * maxBlocks];
       Arrays.fill(table, -1);
-      for (int s = 0; s < 3; s++) {
+      for (int s = 0; s < blocks.length; s++) {
         System.arraycopy(blocks[s], 0, table, s * maxBlocks, blocks[s].length);
       }
-      // tokens: seq 0 positions 7, 8, 9 (a prefill chunk); seq 1 position 5; seq 2 position 116
-      int[] tokSeq = {0, 0, 0, 1, 2};
-      int[] tokPos = {7, 8, 9, 5, 116};
+      // tokens: seq 0 positions 7, 8, 9 (a prefill chunk); seq 1 position 5; seq 2 position 116;
+      // seq 3 positions 697..699 (a chunk) and, as a decode step alone, 699
+      int[] tokSeq = {0, 0, 0, 1, 2, 3, 3, 3};
+      int[] tokPos = {7, 8, 9, 5, 116, 697, 698, 699};
       int tokens = tokSeq.length;
       float[] q = random(tokens * heads * headDim, 1);
-      long out = devZeros((long) tokens * heads * headDim);
       float scale = (float) (1 / Math.sqrt(headDim));
-      k.attention(
-          dev(q),
-          dev(kc),
-          dev(vc),
-          out,
-          dev(tokSeq),
-          dev(tokPos),
-          dev(table),
-          maxBlocks,
-          blockSize,
-          heads,
-          kvHeads,
-          headDim,
-          scale,
-          tokens);
-      float[] got = get(out, tokens * heads * headDim);
+      float[][] expect = new float[tokens][];
       for (int t = 0; t < tokens; t++) {
         List<float[]> keys = new ArrayList<>();
         List<float[]> values = new ArrayList<>();
@@ -237,7 +230,7 @@ class CudaKernelsGpuTest {
           keys.add(Arrays.copyOfRange(kc, slot * kvDim, (slot + 1) * kvDim));
           values.add(Arrays.copyOfRange(vc, slot * kvDim, (slot + 1) * kvDim));
         }
-        float[] expect =
+        expect[t] =
             ReferenceModel.attention(
                 Arrays.copyOfRange(q, t * heads * headDim, (t + 1) * heads * headDim),
                 keys,
@@ -245,12 +238,66 @@ class CudaKernelsGpuTest {
                 heads,
                 kvHeads,
                 headDim);
-        assertClose(
-            "attention headDim " + headDim + " token " + t,
-            Arrays.copyOfRange(got, t * heads * headDim, (t + 1) * heads * headDim),
-            expect,
-            2e-5,
-            1e-4);
+      }
+      long dq = dev(q);
+      long dkc = dev(kc);
+      long dvc = dev(vc);
+      long dSeq = dev(tokSeq);
+      long dPos = dev(tokPos);
+      long dTable = dev(table);
+      for (int splits : new int[] {1, 2, 7, 64}) {
+        // all tokens in one launch, then the last one (decode at 699) alone
+        for (int first : new int[] {0, tokens - 1}) {
+          int n = tokens - first;
+          long partials =
+              devZeros(Math.max(1, CudaKernels.attentionPartialFloats(n, heads, headDim, splits)));
+          long counters = dev(new int[n * heads]);
+          float[] nan = new float[n * heads * headDim];
+          Arrays.fill(nan, Float.NaN);
+          long out = dev(nan); // poisoned: every element must be written
+          for (int rep = 0; rep < 2; rep++) {
+            k.attention(
+                dq + 4L * first * heads * headDim,
+                dkc,
+                dvc,
+                out,
+                dSeq + 4L * first,
+                dPos + 4L * first,
+                dTable,
+                maxBlocks,
+                blockSize,
+                heads,
+                kvHeads,
+                headDim,
+                scale,
+                n,
+                splits,
+                partials,
+                counters);
+            float[] got = get(out, n * heads * headDim);
+            for (int t = 0; t < n; t++) {
+              assertClose(
+                  "attention headDim "
+                      + headDim
+                      + " splits "
+                      + splits
+                      + " launch "
+                      + rep
+                      + " token "
+                      + (first + t)
+                      + " (position "
+                      + tokPos[first + t]
+                      + ")",
+                  Arrays.copyOfRange(got, t * heads * headDim, (t + 1) * heads * headDim),
+                  expect[first + t],
+                  2e-5,
+                  1e-4);
+            }
+          }
+          assertThat(backend.downloadInts(counters, n * heads))
+              .as("counters left at zero, splits " + splits)
+              .containsOnly(0);
+        }
       }
     }
   }

@@ -10,14 +10,24 @@ import org.junit.jupiter.params.provider.EnumSource;
 /** The host's split-K choice for single-token matmuls (no GPU needed). */
 class CudaKernelsSplitTest {
 
+  /**
+   * Qwen2-1.5B shape, Q8_0, on an H200 (132 SMs): matmul_q8_0 holds 8 blocks per SM (32 registers,
+   * 8448 warps), matmul_qkv_q8_0 5 (48 registers, 5280). Each choice is the fewest waves x rounds:
+   * qkv and o-proj one wave of one round (split 2; split 4 or 8 would add a wave), down one wave of
+   * 3 rounds (split 4; split 8 is 2 waves x 2), gate/up and output unsplit.
+   */
   @Test
   void qwen15bShapeSplitsTheNarrowMatrices() {
     GgmlType t = GgmlType.Q8_0;
-    assertThat(CudaKernels.splitFor(t, 1536 + 2 * 256, 1536)).as("qkv").isEqualTo(4);
-    assertThat(CudaKernels.splitFor(t, 1536, 1536)).as("o-proj").isEqualTo(8);
-    assertThat(CudaKernels.splitFor(t, 1536, 8960)).as("down").isEqualTo(8);
-    assertThat(CudaKernels.splitFor(t, 8960, 1536)).as("gate/up").isEqualTo(1);
-    assertThat(CudaKernels.splitFor(t, 151936, 1536)).as("output").isEqualTo(1);
+    assertThat(CudaKernels.splitFor(t, 1536 + 2 * 256, 1536, 5280)).as("qkv").isEqualTo(2);
+    assertThat(CudaKernels.splitFor(t, 1536, 1536, 8448)).as("o-proj").isEqualTo(2);
+    assertThat(CudaKernels.splitFor(t, 1536, 8960, 8448)).as("down").isEqualTo(4);
+    assertThat(CudaKernels.splitFor(t, 8960, 1536, 6336)).as("gate/up").isEqualTo(1);
+    assertThat(CudaKernels.splitFor(t, 151936, 1536, 8448)).as("output").isEqualTo(1);
+    // a GPU that holds fewer warps: down stays at one wave (split 2, 5 rounds)
+    assertThat(CudaKernels.splitFor(t, 1536, 8960, 4224)).as("down, 4224").isEqualTo(2);
+    // the default assumes 5 blocks of 8 warps on 132 SMs
+    assertThat(CudaKernels.splitFor(t, 1536, 1536)).isEqualTo(2);
   }
 
   @ParameterizedTest
@@ -39,6 +49,28 @@ class CudaKernelsSplitTest {
     // widths that are not whole 16-byte vectors run unsplit (scalar tails)
     if (t == GgmlType.F16 || t == GgmlType.BF16) {
       assertThat(CudaKernels.splitFor(t, 67, 1772)).isEqualTo(1);
+    }
+  }
+
+  /**
+   * Flash-decoding split choice (1.5B shape, H200: 132 SMs, 264 target blocks): 1 when tokens x
+   * heads fill the target, else up to 64 splits.
+   */
+  @Test
+  void attentionSplitChoice() {
+    assertThat(CudaKernels.attentionSplits(1, 12, 264)).isEqualTo(22);
+    assertThat(CudaKernels.attentionSplits(1, 2, 264)).isEqualTo(64);
+    assertThat(CudaKernels.attentionSplits(16, 12, 264)).isEqualTo(1);
+    assertThat(CudaKernels.attentionSplits(11, 12, 264)).isEqualTo(2);
+    assertThat(CudaKernels.attentionPartialFloats(1, 12, 128, 22)).isEqualTo(12L * 22 * 130);
+    assertThat(CudaKernels.attentionPartialFloats(16, 12, 128, 1)).isZero();
+    for (int t = 1; t <= 300; t++) {
+      int s = CudaKernels.attentionSplits(t, 12, 264);
+      // the runner's scratch holds 2 x 264 (token, head, split) partials (none used when s = 1)
+      if (s > 1) {
+        assertThat((long) t * 12 * s).isLessThanOrEqualTo(2L * 264);
+      }
+      assertThat(s).isBetween(1, CudaKernels.MAX_ATTENTION_SPLITS);
     }
   }
 
