@@ -17,6 +17,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.QueueOfferResult;
@@ -99,6 +100,10 @@ public final class DeviceLoop implements AutoCloseable {
   private final String name;
   private final Thread thread;
   private final ConcurrentLinkedQueue<Op> inbox = new ConcurrentLinkedQueue<>();
+  // Prompt tokens of Submits posted but not yet reflected in the published stats.
+  private final AtomicLong inTransitTokens = new AtomicLong();
+  // Device thread only: tokens of Submits drained since the last stats publication.
+  private long drainedTokens;
   private final CompletableFuture<DeviceModel> loaded = new CompletableFuture<>();
   private final CompletableFuture<Void> terminated = new CompletableFuture<>();
   private final int outputBuffer;
@@ -206,7 +211,17 @@ public final class DeviceLoop implements AutoCloseable {
 
   /** Hands a prepared request (holding a permit) to the device. */
   void submit(Prefetch.Prepared p, BoundedSourceQueue<Object> out) {
+    inTransitTokens.addAndGet(p.tokens().length);
     post(new Submit(p, out));
+  }
+
+  /**
+   * Prompt tokens on this device not yet prefilled: those of running and waiting sequences (as of
+   * the last published stats) plus those submitted but not yet taken in by the device thread. A
+   * submitted request is counted from {@link #submit} on, so the sum never misses it.
+   */
+  public long queuedPromptTokens() {
+    return stats.queuedPromptTokens() + Math.max(0, inTransitTokens.get());
   }
 
   /** Cancels a request wherever it is; a no-op when it has already finished. */
@@ -265,6 +280,9 @@ public final class DeviceLoop implements AutoCloseable {
         }
         trackAdmissions();
         publishStats();
+        // After the stats that include them: counted twice for an instant, never zero times.
+        inTransitTokens.addAndGet(-drainedTokens);
+        drainedTokens = 0;
         if (!worked && inbox.isEmpty() && !closing) {
           // Idle, or every running sequence is paused: wake on new work, or poll paused ones.
           if (paused.isEmpty()) {
@@ -318,6 +336,7 @@ public final class DeviceLoop implements AutoCloseable {
     Op op;
     while ((op = inbox.poll()) != null) {
       if (op instanceof Submit s) {
+        inTransitTokens.addAndGet(-s.prepared().tokens().length);
         endQueue(
             s.out(), new EndEvent(null, 0, 0, new PipelineEvent.Failed("device_error", why, 0)));
         releasePermit();
@@ -329,7 +348,10 @@ public final class DeviceLoop implements AutoCloseable {
     Op op;
     while ((op = inbox.poll()) != null) {
       switch (op) {
-        case Submit s -> start(s);
+        case Submit s -> {
+          drainedTokens += s.prepared().tokens().length;
+          start(s);
+        }
         case Cancel c -> {
           Live l = live.get(c.requestId());
           if (l != null) {

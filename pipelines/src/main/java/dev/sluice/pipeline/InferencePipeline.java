@@ -215,8 +215,17 @@ public final class InferencePipeline implements AutoCloseable {
   }
 
   private void handOverUnsafe(Job job) {
-    pendingTokens.addAndGet(-job.countedTokens);
-    pendingRequests.decrementAndGet();
+    try {
+      handOverCounted(job);
+    } finally {
+      // Only now: DeviceLoop.submit counts the tokens first, so at no moment is a request counted
+      // nowhere (an admission check in between would see a queue emptier than it is).
+      pendingTokens.addAndGet(-job.countedTokens);
+      pendingRequests.decrementAndGet();
+    }
+  }
+
+  private void handOverCounted(Job job) {
     Prefetch.Prepared p = job.prepared;
     if (job.cancelled && (p == null || p.rejected() == null)) {
       DeviceLoop.endQueue(
@@ -241,7 +250,7 @@ public final class InferencePipeline implements AutoCloseable {
    * tokenized) plus those on the device.
    */
   public long queuedPromptTokens() {
-    return Math.max(0, pendingTokens.get()) + device.stats().queuedPromptTokens();
+    return Math.max(0, pendingTokens.get()) + device.queuedPromptTokens();
   }
 
   /** Requests not yet handed to the device. */
