@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the official openai npm client (pinned in seed-node/src/test/node/package-lock.json),
-# used by OpenAiClientIT to check the gateway's API compatibility. Idempotent.
+# used by OpenAiClientIT (API compatibility) and RealModelIT (real model end to end). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/../../seed-node/src/test/node"
 if ! command -v npm >/dev/null 2>&1; then

@@ -21,8 +21,9 @@ import org.junit.jupiter.api.Test;
  * API compatibility of the packaged seed-node.jar in single-node mode, through the official {@code
  * openai} npm client and through curl. The workers are SIMULATED ({@code
  * SLUICE_WORKER_SIMULATED=on}: each generated token is "tok "), because this test is about the
- * gateway's wire format; the real engine behind the gateway is the worker branch's end-to-end test.
- * Needs {@code .ci/install.d/openai-client.sh} (npm ci in seed-node/src/test/node) and curl.
+ * gateway's wire format; the real engine behind the gateway (stories260K, greedy text through curl
+ * and the same client) is {@link RealModelIT}. Needs {@code .ci/install.d/openai-client.sh} (npm ci
+ * in seed-node/src/test/node) and curl.
  */
 class OpenAiClientIT {
   static final Path NODE_DIR = Path.of("src/test/node");
