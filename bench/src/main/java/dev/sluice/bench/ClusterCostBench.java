@@ -1,0 +1,348 @@
+package dev.sluice.bench;
+
+import dev.sluice.engine.Backend;
+import dev.sluice.engine.BatchEngine;
+import dev.sluice.engine.FinishReason;
+import dev.sluice.engine.GenerationRequest;
+import dev.sluice.engine.SequenceHandle;
+import dev.sluice.engine.TokenSampler;
+import dev.sluice.engine.TokenSink;
+import dev.sluice.pipeline.DeviceModel;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The cluster's own cost (issue 4, item 7): generated tokens/s through the HTTP gateway and the
+ * cluster (seed-node.jar in single-node mode) against the same engine called directly in-process,
+ * on the same model file, thread count, concurrency, prompt and greedy {@code max_tokens}.
+ *
+ * <p>Direct: {@link DeviceModel#load} with the worker's default engine settings ({@code
+ * sluice.worker.*}: max-seqs 8, step budget 256, prefill chunk 128, KV blocks of 16) on a {@code
+ * CpuBackend(threads)}; N sequences are kept in flight on one thread (a finished one is replaced
+ * before the next step), each stopping at the tokenizer's end-of-generation tokens like the server.
+ * Cluster: N client threads each send non-streamed {@code /v1/completions} requests back to back
+ * (temperature 0) and the generated tokens are summed from the responses' {@code
+ * usage.completion_tokens}. Each measurement is preceded by a warm-up of the same shape. Rates are
+ * tokens generated per wall-clock second over the measured window (prefill time included).
+ *
+ * <pre>
+ * ClusterCostBench --model PATH [--threads T] [--concurrency 1,4] [--seconds 20] [--warmup 5]
+ *                  [--max-tokens 64] [--prompt TEXT] [--jar seed-node/target/seed-node.jar]
+ *                  [--heap 1g]
+ * </pre>
+ */
+public final class ClusterCostBench {
+  private static final Pattern COMPLETION = Pattern.compile("\"completion_tokens\":(\\d+)");
+
+  record Options(
+      Path model,
+      int threads,
+      int[] concurrency,
+      int seconds,
+      int warmup,
+      int maxTokens,
+      String prompt,
+      Path jar,
+      String heap) {}
+
+  private ClusterCostBench() {}
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> a = parse(args);
+    String data = System.getenv("SLUICE_DATA_DIR");
+    String model =
+        a.getOrDefault(
+            "model", data == null ? null : Path.of(data, "models", "stories260K.gguf").toString());
+    if (model == null || !Files.isRegularFile(Path.of(model))) {
+      throw new IllegalArgumentException(
+          "--model: no GGUF file at "
+              + model
+              + " (default $SLUICE_DATA_DIR/models/stories260K.gguf; stories15M-q8_0 from"
+              + " bench/out/models gives a more meaningful rate)");
+    }
+    Options o =
+        new Options(
+            Path.of(model).toAbsolutePath(),
+            Integer.parseInt(
+                a.getOrDefault("threads", "" + Runtime.getRuntime().availableProcessors())),
+            Arrays.stream(a.getOrDefault("concurrency", "1,4").split(","))
+                .mapToInt(Integer::parseInt)
+                .toArray(),
+            Integer.parseInt(a.getOrDefault("seconds", "20")),
+            Integer.parseInt(a.getOrDefault("warmup", "5")),
+            Integer.parseInt(a.getOrDefault("max-tokens", "64")),
+            a.getOrDefault("prompt", "Once upon a time, there was a little girl named Lily."),
+            Path.of(a.getOrDefault("jar", "seed-node/target/seed-node.jar")),
+            a.getOrDefault("heap", "1g"));
+    if (Arrays.stream(o.concurrency()).max().orElse(1) > 8) {
+      throw new IllegalArgumentException(
+          "--concurrency: at most 8 (the worker's default max-seqs, used on both sides)");
+    }
+    Map<Integer, double[]> direct = new LinkedHashMap<>();
+    Map<Integer, double[]> cluster = new LinkedHashMap<>();
+    runDirect(o, direct);
+    runCluster(o, cluster);
+    StringBuilder t = new StringBuilder();
+    t.append(
+        "| N | direct tok/s | gateway + cluster tok/s | ratio | direct tokens | cluster tokens |\n");
+    t.append("|---:|---:|---:|---:|---:|---:|\n");
+    for (int n : o.concurrency()) {
+      double[] d = direct.get(n);
+      double[] c = cluster.get(n);
+      t.append(
+          String.format(
+              Locale.ROOT,
+              "| %d | %.1f | %.1f | %.2fx | %.0f | %.0f |%n",
+              n,
+              d[0],
+              c[0],
+              c[0] / d[0],
+              d[1],
+              c[1]));
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "%nmodel %s, %d threads, max_tokens %d (greedy), %d s measured after %d s warm-up, "
+            + "%d cores; cluster: non-streamed /v1/completions%n%n%s",
+        o.model().getFileName(),
+        o.threads(),
+        o.maxTokens(),
+        o.seconds(),
+        o.warmup(),
+        Runtime.getRuntime().availableProcessors(),
+        t);
+  }
+
+  /** The engine in-process, configured like a CPU worker with the default settings. */
+  static void runDirect(Options o, Map<Integer, double[]> res) throws Exception {
+    Backend backend = EngineAccess.cpuBackend(o.threads());
+    try (DeviceModel dm =
+        DeviceModel.load(
+            "direct", o.model(), backend, new DeviceModel.EngineOptions(8, 256, 128, 0, 16, 0))) {
+      boolean bos = dm.tokenizer().addsBos();
+      int[] prompt = dm.tokenizer().encode(o.prompt(), bos, false);
+      int[] stops = dm.tokenizer().endOfGenerationIds();
+      for (int n : o.concurrency()) {
+        closedLoop(dm.engine(), prompt, stops, o.maxTokens(), n, o.warmup());
+        long[] r = closedLoop(dm.engine(), prompt, stops, o.maxTokens(), n, o.seconds());
+        double tps = r[0] / (r[1] / 1e9);
+        res.put(n, new double[] {tps, r[0]});
+        System.out.printf(
+            Locale.ROOT,
+            "direct  N=%d: %d tokens in %.1f s = %.1f tok/s%n",
+            n,
+            r[0],
+            r[1] / 1e9,
+            tps);
+      }
+    }
+  }
+
+  /**
+   * Keeps {@code n} sequences in flight for {@code seconds}, then drains; returns {tokens, nanos}.
+   */
+  private static long[] closedLoop(
+      BatchEngine engine, int[] prompt, int[] stops, int maxTokens, int n, int seconds) {
+    AtomicLong tokens = new AtomicLong();
+    int[] done = new int[1];
+    TokenSink sink =
+        new TokenSink() {
+          @Override
+          public boolean onToken(SequenceHandle seq, int token) {
+            tokens.incrementAndGet();
+            return true;
+          }
+
+          @Override
+          public void onFinish(SequenceHandle seq, FinishReason reason, Throwable error) {
+            if (reason == FinishReason.ERROR) {
+              throw new IllegalStateException("direct engine failed", error);
+            }
+            done[0]++;
+          }
+        };
+    TokenSampler greedy = TokenSampler.greedy();
+    long t0 = System.nanoTime();
+    long end = t0 + seconds * 1_000_000_000L;
+    for (int i = 0; i < n; i++) {
+      engine.submit(new GenerationRequest(prompt, maxTokens, stops, greedy, sink));
+    }
+    while (!engine.idle()) {
+      engine.step();
+      while (done[0] > 0) {
+        done[0]--;
+        if (System.nanoTime() < end) {
+          engine.submit(new GenerationRequest(prompt, maxTokens, stops, greedy, sink));
+        }
+      }
+    }
+    return new long[] {tokens.get(), System.nanoTime() - t0};
+  }
+
+  /** seed-node.jar in single-node mode, one CPU worker, driven over HTTP by n client threads. */
+  static void runCluster(Options o, Map<Integer, double[]> res) throws Exception {
+    if (!Files.isRegularFile(o.jar())) {
+      throw new IllegalStateException(
+          o.jar() + " not found: build with ./mvnw -pl seed-node -am package");
+    }
+    int http = freePort();
+    int mgmt = freePort();
+    int remote = freePort();
+    Path log = Path.of("bench/out/cluster-cost-seed.log");
+    Files.createDirectories(log.getParent());
+    ProcessBuilder pb =
+        new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx" + o.heap(),
+                "--add-modules=jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow",
+                "-jar",
+                o.jar().toString())
+            .redirectErrorStream(true)
+            .redirectOutput(log.toFile());
+    Map<String, String> env = pb.environment();
+    env.put("SLUICE_MODEL", o.model().toString());
+    env.put("SLUICE_THREADS", "" + o.threads());
+    env.put("SLUICE_DEVICE", "cpu");
+    env.put("SLUICE_CPU_SLOTS", "1");
+    env.put("SLUICE_HTTP_PORT", "" + http);
+    env.put("SLUICE_MANAGEMENT_PORT", "" + mgmt);
+    env.put("SLUICE_PORT", "" + remote);
+    Process server = pb.start();
+    try {
+      HttpClient client =
+          HttpClient.newBuilder()
+              .version(HttpClient.Version.HTTP_1_1)
+              .connectTimeout(Duration.ofSeconds(5))
+              .build();
+      waitReady(client, server, mgmt, log);
+      String name = o.model().getFileName().toString().replaceFirst("\\.gguf$", "");
+      String body =
+          "{\"model\":\""
+              + name
+              + "\",\"max_tokens\":"
+              + o.maxTokens()
+              + ",\"temperature\":0,\"stream\":false,\"prompt\":\""
+              + o.prompt().replace("\\", "\\\\").replace("\"", "\\\"")
+              + "\"}";
+      HttpRequest req =
+          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + http + "/v1/completions"))
+              .timeout(Duration.ofSeconds(120))
+              .header("Content-Type", "application/json")
+              .POST(HttpRequest.BodyPublishers.ofString(body))
+              .build();
+      for (int n : o.concurrency()) {
+        clients(client, req, n, o.warmup());
+        long[] r = clients(client, req, n, o.seconds());
+        double tps = r[0] / (r[1] / 1e9);
+        res.put(n, new double[] {tps, r[0]});
+        System.out.printf(
+            Locale.ROOT,
+            "cluster N=%d: %d tokens in %.1f s = %.1f tok/s%n",
+            n,
+            r[0],
+            r[1] / 1e9,
+            tps);
+      }
+    } finally {
+      server.destroy();
+      server.waitFor();
+    }
+  }
+
+  /** n threads send requests back to back until {@code seconds} pass; returns {tokens, nanos}. */
+  private static long[] clients(HttpClient client, HttpRequest req, int n, int seconds)
+      throws InterruptedException {
+    AtomicLong tokens = new AtomicLong();
+    List<String> errors = java.util.Collections.synchronizedList(new ArrayList<>());
+    long t0 = System.nanoTime();
+    long end = t0 + seconds * 1_000_000_000L;
+    List<Thread> ts = new ArrayList<>();
+    for (int i = 0; i < n; i++) {
+      ts.add(
+          Thread.ofPlatform()
+              .start(
+                  () -> {
+                    while (System.nanoTime() < end && errors.isEmpty()) {
+                      try {
+                        HttpResponse<String> resp =
+                            client.send(req, HttpResponse.BodyHandlers.ofString());
+                        Matcher m = COMPLETION.matcher(resp.body());
+                        if (resp.statusCode() != 200 || !m.find()) {
+                          errors.add(resp.statusCode() + " " + resp.body());
+                          return;
+                        }
+                        tokens.addAndGet(Long.parseLong(m.group(1)));
+                      } catch (IOException | InterruptedException e) {
+                        errors.add(e.toString());
+                        return;
+                      }
+                    }
+                  }));
+    }
+    for (Thread t : ts) {
+      t.join();
+    }
+    if (!errors.isEmpty()) {
+      throw new IllegalStateException("request failed: " + errors.getFirst());
+    }
+    return new long[] {tokens.get(), System.nanoTime() - t0};
+  }
+
+  private static void waitReady(HttpClient client, Process server, int mgmt, Path log)
+      throws Exception {
+    HttpRequest ready =
+        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + mgmt + "/ready"))
+            .timeout(Duration.ofSeconds(2))
+            .build();
+    long end = System.nanoTime() + 180_000_000_000L;
+    while (System.nanoTime() < end) {
+      if (!server.isAlive()) {
+        throw new IllegalStateException("seed node exited " + server.exitValue() + "; see " + log);
+      }
+      try {
+        if (client.send(ready, HttpResponse.BodyHandlers.discarding()).statusCode() == 200) {
+          return;
+        }
+      } catch (IOException e) {
+        // not listening yet
+      }
+      Thread.sleep(500);
+    }
+    throw new IllegalStateException("seed node not ready after 180 s; see " + log);
+  }
+
+  private static int freePort() throws IOException {
+    try (ServerSocket s = new ServerSocket(0)) {
+      return s.getLocalPort();
+    }
+  }
+
+  private static Map<String, String> parse(String[] args) {
+    Map<String, String> m = new LinkedHashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      if (!args[i].startsWith("--") || i + 1 >= args.length) {
+        throw new IllegalArgumentException("expected --key value, got " + args[i]);
+      }
+      m.put(args[i].substring(2), args[++i]);
+    }
+    return m;
+  }
+}
