@@ -7,6 +7,7 @@ import dev.sluice.engine.GenerationRequest;
 import dev.sluice.engine.SequenceHandle;
 import dev.sluice.engine.TokenSampler;
 import dev.sluice.engine.TokenSink;
+import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.pipeline.DeviceModel;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -131,7 +132,7 @@ public final class ClusterCostBench {
 
   /** The engine in-process, configured like a CPU worker with the default settings. */
   static void runDirect(Options o, Map<Integer, double[]> res) throws Exception {
-    Backend backend = EngineAccess.cpuBackend(o.threads());
+    Backend backend = new CpuBackend(o.threads());
     try (DeviceModel dm =
         DeviceModel.load(
             "direct", o.model(), backend, new DeviceModel.EngineOptions(8, 256, 128, 0, 16, 0))) {

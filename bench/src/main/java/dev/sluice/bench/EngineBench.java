@@ -4,11 +4,13 @@ import dev.sluice.engine.Backend;
 import dev.sluice.engine.KvCacheSpec;
 import dev.sluice.engine.ModelRunner;
 import dev.sluice.engine.StepBatch;
+import dev.sluice.engine.cpu.CpuBackend;
 import dev.sluice.engine.gguf.GgufFile;
 import dev.sluice.engine.gguf.GgufTensor;
 import dev.sluice.engine.gguf.SyntheticModel;
 import dev.sluice.engine.gguf.SyntheticModel.Shape;
 import dev.sluice.engine.gguf.SyntheticModel.TypeMix;
+import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.model.ModelWeights;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -182,9 +184,6 @@ public final class EngineBench {
         gen,
         threads,
         table);
-    if (!EngineAccess.available()) {
-      System.out.println("\nSluice columns empty: " + EngineAccess.missingReason());
-    }
   }
 
   private static String num(double v) {
@@ -301,12 +300,9 @@ public final class EngineBench {
 
   Map<Integer, Speed> runSluice(BenchModel m, Path file) {
     Map<Integer, Speed> res = new LinkedHashMap<>();
-    if (!EngineAccess.available()) {
-      return res;
-    }
     try (GgufFile f = GgufFile.open(file)) {
-      ModelWeights w = EngineAccess.load(f);
-      try (Backend backend = EngineAccess.cpuBackend(threads)) {
+      ModelWeights w = ModelLoader.load(f);
+      try (Backend backend = new CpuBackend(threads)) {
         int maxSeqs = Arrays.stream(sequences).max().orElse(1);
         int blocksPerSeq = (prompt + gen + BLOCK) / BLOCK + 1;
         try (ModelRunner runner = backend.load(w, new KvCacheSpec(maxSeqs * blocksPerSeq, BLOCK))) {

@@ -263,9 +263,6 @@ class LlamaCppParityTest {
         }
         e.close();
       }
-      if (!SluiceEngines.available()) {
-        report.append("; ").append(SluiceEngines.missingReason());
-      }
       System.out.println("[parity] " + report);
       assertThat(failures).as(report.toString()).isEmpty();
     }

@@ -1,23 +1,18 @@
 package dev.sluice.engine;
 
+import dev.sluice.engine.cpu.CpuBackend;
+import dev.sluice.engine.cpu.ScalarBackend;
 import dev.sluice.engine.gguf.GgufFile;
+import dev.sluice.engine.model.ModelLoader;
 import dev.sluice.engine.model.ModelWeights;
-import java.lang.reflect.InvocationTargetException;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Sluice's engine as the parity tests drive it: {@code ModelLoader.load(GgufFile)} and the
- * backends, found by name so that these tests compile on branches where the engine is not merged
- * yet (they then run against the reference forward pass only and say so).
+ * Sluice's engine as the parity tests drive it: {@code ModelLoader.load(GgufFile)} and both CPU
+ * backends (the scalar reference and the fast one), each as a one-sequence greedy driver.
  */
 final class SluiceEngines {
-  private static final String LOADER = "dev.sluice.engine.model.ModelLoader";
-  private static final String[] SCALAR = {
-    "dev.sluice.engine.cpu.ScalarBackend", "dev.sluice.engine.ScalarBackend"
-  };
-  private static final String[] CPU = {"dev.sluice.engine.cpu.CpuBackend"};
-
   private SluiceEngines() {}
 
   /** A one-sequence greedy driver: prefill a prompt, then one token per step. */
@@ -34,66 +29,13 @@ final class SluiceEngines {
     void close();
   }
 
-  static boolean available() {
-    return find(new String[] {LOADER}) != null && find(CPU) != null;
-  }
-
-  static String missingReason() {
-    return "Sluice's engine is not on this branch yet ("
-        + LOADER
-        + " and "
-        + CPU[0]
-        + " not found): merge the engine and kernels branches";
-  }
-
-  /** The backends present on the classpath, as engines over {@code file}. */
+  /** The scalar and the fast CPU backend, as engines over {@code file}. */
   static List<Engine> open(GgufFile file, int threads, int ctx) {
+    ModelWeights weights = ModelLoader.load(file);
     List<Engine> engines = new ArrayList<>();
-    Class<?> loader = find(new String[] {LOADER});
-    if (loader == null) {
-      return engines;
-    }
-    ModelWeights weights;
-    try {
-      weights = (ModelWeights) loader.getMethod("load", GgufFile.class).invoke(null, file);
-    } catch (InvocationTargetException e) {
-      throw new AssertionError("ModelLoader.load failed on " + file.path(), e.getCause());
-    } catch (ReflectiveOperationException e) {
-      throw new AssertionError("ModelLoader.load(GgufFile) not callable", e);
-    }
-    Class<?> scalar = find(SCALAR);
-    if (scalar != null) {
-      engines.add(new RunnerEngine(newBackend(scalar), weights, ctx));
-    }
-    Class<?> cpu = find(CPU);
-    if (cpu != null) {
-      try {
-        Backend b = (Backend) cpu.getConstructor(int.class).newInstance(threads);
-        engines.add(new RunnerEngine(b, weights, ctx));
-      } catch (ReflectiveOperationException e) {
-        throw new AssertionError("CpuBackend(int threads) not callable", e);
-      }
-    }
+    engines.add(new RunnerEngine(new ScalarBackend(), weights, ctx));
+    engines.add(new RunnerEngine(new CpuBackend(threads), weights, ctx));
     return engines;
-  }
-
-  private static Backend newBackend(Class<?> c) {
-    try {
-      return (Backend) c.getConstructor().newInstance();
-    } catch (ReflectiveOperationException e) {
-      throw new AssertionError(c.getName() + "() not callable", e);
-    }
-  }
-
-  private static Class<?> find(String[] names) {
-    for (String n : names) {
-      try {
-        return Class.forName(n);
-      } catch (ClassNotFoundException e) {
-        // try the next name
-      }
-    }
-    return null;
   }
 
   /** Drives a {@link ModelRunner} through {@link StepBatch} with one sequence. */
