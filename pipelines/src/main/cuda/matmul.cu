@@ -729,6 +729,8 @@ __device__ __forceinline__ const float* norm_prologue(const float* __restrict__ 
   MATMUL_GATE_UP1(matmul_gate_up_##TYPE, dot_##TYPE, G, UB) \
   MATMUL_GATE_UP(matmul_gate_up_##TYPE##_b, dot_##TYPE, 8)
 
+// matmul_repacked.cu includes this file for its dot products and kernel macros only.
+#ifndef SLUICE_MATMUL_NO_KERNELS
 ALL(f32, 4, 16)
 ALL(f16, 8, 16)
 ALL(bf16, 8, 16)
@@ -736,3 +738,4 @@ ALL(q8_0, QK8_0, Q8_0_BYTES)
 ALL(q4_0, QK4_0, Q4_0_BYTES)
 ALL(q4_k, QK_K, Q4_K_BYTES)
 ALL(q6_k, QK_K, Q6_K_BYTES)
+#endif

@@ -119,11 +119,20 @@ public final class CudaBackend implements Backend {
     return "cuda:" + device.index();
   }
 
+  /**
+   * Uploads the weights in the layout system property {@value CudaWeightLayout#PROPERTY} names
+   * ({@code gguf} unless set).
+   */
   @Override
   public ModelRunner load(ModelWeights weights, KvCacheSpec kvCache) {
+    return load(weights, kvCache, CudaWeightLayout.fromSystemProperty());
+  }
+
+  /** Uploads the weights with matrices in {@code layout} (benchmarks and tests compare both). */
+  public ModelRunner load(ModelWeights weights, KvCacheSpec kvCache, CudaWeightLayout layout) {
     ensureOpen();
     makeCurrent();
-    CudaModelRunner r = new CudaModelRunner(this, weights, kvCache);
+    CudaModelRunner r = new CudaModelRunner(this, weights, kvCache, layout);
     runners.add(r);
     return r;
   }

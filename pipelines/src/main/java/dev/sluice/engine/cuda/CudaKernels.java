@@ -27,7 +27,10 @@ import org.lwjgl.system.MemoryUtil;
  */
 final class CudaKernels implements AutoCloseable {
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaKernels.class);
-  static final String[] MODULES = {"elementwise", "attention", "matmul"};
+  static final String[] MODULES = {"elementwise", "attention", "matmul", "matmul_repacked"};
+  // matmul_repacked (CudaWeightLayout.REPACKED) is optional: if its image does not load, the
+  // backend still runs every model in the GGUF layout.
+  private static final int REPACKED_MODULE = 3;
   private static final int MAX_ARGS = 24;
 
   private final long[] modules = new long[MODULES.length];
@@ -54,6 +57,21 @@ final class CudaKernels implements AutoCloseable {
   private final int[] resident1 = new int[GgmlType.values().length];
   private final int[] residentQkv1 = new int[GgmlType.values().length];
   private final int[] residentGateUp1 = new int[GgmlType.values().length];
+  // The same for the repacked layout (matmul_repacked.cu), 0 where a type has no repacked form.
+  private final long[] embedR = new long[GgmlType.values().length];
+  private final long[] matmul1R = new long[GgmlType.values().length];
+  private final long[] matmulBR = new long[GgmlType.values().length];
+  private final long[] qkv1R = new long[GgmlType.values().length];
+  private final long[] qkvBR = new long[GgmlType.values().length];
+  private final long[] gateUp1R = new long[GgmlType.values().length];
+  private final long[] gateUpBR = new long[GgmlType.values().length];
+  private final int[] resident1R = new int[GgmlType.values().length];
+  private final int[] residentQkv1R = new int[GgmlType.values().length];
+  private final int[] residentGateUp1R = new int[GgmlType.values().length];
+
+  /** Whether the repacked-layout kernels loaded (else every model runs in the GGUF layout). */
+  boolean repackedAvailable;
+
   private final long rmsnorm;
   private final long ropeStore;
   private final long attention;
@@ -83,13 +101,13 @@ final class CudaKernels implements AutoCloseable {
     Set<String> used = new LinkedHashSet<>();
     try {
       for (int i = 0; i < MODULES.length; i++) {
-        CudaException first = null;
+        RuntimeException first = null;
         for (String v : variants) {
           try {
             modules[i] = loadModule(MODULES[i], v);
             used.add(v);
             break;
-          } catch (CudaException e) {
+          } catch (CudaException | IllegalStateException e) { // refused image, missing resource
             if (first == null) {
               first = e;
             }
@@ -98,9 +116,15 @@ final class CudaKernels implements AutoCloseable {
           }
         }
         if (modules[i] == 0) {
+          if (i == REPACKED_MODULE) {
+            log.warn(
+                "repacked-layout kernels unavailable, GGUF layout only: {}", first.getMessage());
+            continue;
+          }
           throw first;
         }
       }
+      repackedAvailable = modules[REPACKED_MODULE] != 0;
       for (GgmlType t : GgmlType.values()) {
         String s = t.name().toLowerCase(Locale.ROOT);
         embed[t.ordinal()] = function(0, "embed_" + s);
@@ -117,6 +141,18 @@ final class CudaKernels implements AutoCloseable {
         residentQkv1[t.ordinal()] = residentWarps(qkv1[t.ordinal()], sms);
         residentGateUp1[t.ordinal()] = residentWarps(gateUp1[t.ordinal()], sms);
       }
+      if (repackedAvailable) {
+        try {
+          resolveRepacked(sms);
+        } catch (CudaException e) {
+          log.warn("repacked-layout kernels unavailable, GGUF layout only: {}", e.getMessage());
+          repackedAvailable = false;
+          for (long[] a : new long[][] {embedR, matmul1R, matmulBR, qkv1R, qkvBR, gateUp1R}) {
+            java.util.Arrays.fill(a, 0);
+          }
+          java.util.Arrays.fill(gateUpBR, 0);
+        }
+      }
       rmsnorm = function(0, "rmsnorm");
       ropeStore = function(0, "rope_store");
       swiglu = function(0, "swiglu");
@@ -131,6 +167,25 @@ final class CudaKernels implements AutoCloseable {
     } catch (RuntimeException e) {
       close();
       throw e;
+    }
+  }
+
+  private void resolveRepacked(int sms) {
+    for (GgmlType t : GgmlType.values()) {
+      if (CudaWeightLayout.supports(t)) {
+        String s = t.name().toLowerCase(Locale.ROOT) + "_r";
+        int o = t.ordinal();
+        embedR[o] = function(REPACKED_MODULE, "embed_" + s);
+        matmul1R[o] = function(REPACKED_MODULE, "matmul_" + s);
+        matmulBR[o] = function(REPACKED_MODULE, "matmul_" + s + "_b");
+        qkv1R[o] = function(REPACKED_MODULE, "matmul_qkv_" + s);
+        qkvBR[o] = function(REPACKED_MODULE, "matmul_qkv_" + s + "_b");
+        gateUp1R[o] = function(REPACKED_MODULE, "matmul_gate_up_" + s);
+        gateUpBR[o] = function(REPACKED_MODULE, "matmul_gate_up_" + s + "_b");
+        resident1R[o] = residentWarps(matmul1R[o], sms);
+        residentQkv1R[o] = residentWarps(qkv1R[o], sms);
+        residentGateUp1R[o] = residentWarps(gateUp1R[o], sms);
+      }
     }
   }
 
@@ -151,6 +206,7 @@ final class CudaKernels implements AutoCloseable {
                 "gather_rows",
                 "argmax"));
     java.util.List<String> matmul = new java.util.ArrayList<>();
+    java.util.List<String> repacked = new java.util.ArrayList<>();
     for (GgmlType t : GgmlType.values()) {
       String s = t.name().toLowerCase(Locale.ROOT);
       elementwise.add("embed_" + s);
@@ -160,6 +216,16 @@ final class CudaKernels implements AutoCloseable {
       matmul.add("matmul_qkv_" + s + "_b");
       matmul.add("matmul_gate_up_" + s);
       matmul.add("matmul_gate_up_" + s + "_b");
+      if (CudaWeightLayout.supports(t)) {
+        String r = s + "_r";
+        repacked.add("embed_" + r);
+        repacked.add("matmul_" + r);
+        repacked.add("matmul_" + r + "_b");
+        repacked.add("matmul_qkv_" + r);
+        repacked.add("matmul_qkv_" + r + "_b");
+        repacked.add("matmul_gate_up_" + r);
+        repacked.add("matmul_gate_up_" + r + "_b");
+      }
     }
     return java.util.Map.of(
         "elementwise",
@@ -167,7 +233,9 @@ final class CudaKernels implements AutoCloseable {
         "attention",
         java.util.List.of("attention", "attention_split"),
         "matmul",
-        matmul);
+        matmul,
+        "matmul_repacked",
+        repacked);
   }
 
   private static long loadModule(String name, String variant) {
@@ -314,8 +382,43 @@ final class CudaKernels implements AutoCloseable {
   // ---- kernels (shapes: see the .cu sources) ----
 
   void embed(GgmlType type, long w, long rowBytes, long tokens, long out, int dim, int tokensN) {
+    embed(type, false, w, rowBytes, tokens, out, dim, tokensN);
+  }
+
+  /** As above; {@code repacked}: the table is in {@link CudaWeightLayout#REPACKED}'s layout. */
+  void embed(
+      GgmlType type,
+      boolean repacked,
+      long w,
+      long rowBytes,
+      long tokens,
+      long out,
+      int dim,
+      int tokensN) {
     args().p(w).p(rowBytes).p(tokens).p(out).i(dim);
-    launch(embed[type.ordinal()], tokensN, 1, 256, "embed_" + type);
+    launch(fn(embed, embedR, type, repacked), tokensN, 1, 256, name("embed_", type, repacked));
+  }
+
+  /**
+   * The kernel of {@code type} in the GGUF ({@code gguf[]}) or repacked ({@code rep[]}) layout;
+   * fails, naming the type, where the repacked one does not exist or did not load.
+   */
+  private long fn(long[] gguf, long[] rep, GgmlType type, boolean repacked) {
+    if (!repacked) {
+      return gguf[type.ordinal()];
+    }
+    long f = rep[type.ordinal()];
+    if (f == 0) {
+      throw new IllegalArgumentException(
+          "no repacked-layout kernels for "
+              + type
+              + (repackedAvailable ? "" : " (matmul_repacked did not load)"));
+    }
+    return f;
+  }
+
+  private static String name(String prefix, GgmlType type, boolean repacked) {
+    return prefix + type + (repacked ? "_R" : "");
   }
 
   void rmsnorm(long x, long w, long out, int dim, float eps, int rows) {
@@ -335,13 +438,31 @@ final class CudaKernels implements AutoCloseable {
       int cols,
       int tokens,
       boolean accumulate) {
+    matmul(type, false, w, rowBytes, x, y, bias, rows, cols, tokens, accumulate);
+  }
+
+  /** As above, {@code repacked}: W in {@link CudaWeightLayout#REPACKED}'s layout. */
+  void matmul(
+      GgmlType type,
+      boolean repacked,
+      long w,
+      long rowBytes,
+      long x,
+      long y,
+      long bias,
+      int rows,
+      int cols,
+      int tokens,
+      boolean accumulate) {
     args().p(w).p(rowBytes).p(x).p(y).p(bias).i(rows).i(cols).i(tokens).i(accumulate ? 1 : 0);
+    String name = name("matmul_", type, repacked);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols, resident1[type.ordinal()]);
+      int resident = (repacked ? resident1R : resident1)[type.ordinal()];
+      int split = splitFor(type, repacked, rows, cols, resident);
       i(split);
-      launch(matmul1[type.ordinal()], gridFor1(rows, split), 1, 256, "matmul_" + type);
+      launch(fn(matmul1, matmul1R, type, repacked), gridFor1(rows, split), 1, 256, name);
     } else {
-      launch(matmulB[type.ordinal()], (rows + 3) / 4, (tokens + 31) / 32, 128, "matmul_" + type);
+      launch(fn(matmulB, matmulBR, type, repacked), (rows + 3) / 4, (tokens + 31) / 32, 128, name);
     }
   }
 
@@ -382,12 +503,23 @@ final class CudaKernels implements AutoCloseable {
    * resident on an H200: two waves of one round, no better than split 1's one wave of two rounds.
    */
   static int splitFor(GgmlType type, int rows, int cols, int residentWarps) {
+    return splitFor(type, false, rows, cols, residentWarps);
+  }
+
+  /**
+   * As above for either layout: a repacked matrix splits on whole 256-weight groups, and its dot
+   * products load more columns per round ({@link #colsPerRound}).
+   */
+  static int splitFor(GgmlType type, boolean repacked, int rows, int cols, int residentWarps) {
     int unit =
-        switch (type) {
-          case F32 -> 4;
-          case F16, BF16 -> 8;
-          default -> type.blockSize;
-        };
+        repacked
+            ? CudaWeightLayout.GROUP
+            : switch (type) {
+              case F32 -> 4;
+              case F16, BF16 -> 8;
+              default -> type.blockSize;
+            };
+    int colsPerRound = colsPerRound(type, repacked);
     if (cols % unit != 0) {
       return 1;
     }
@@ -402,7 +534,7 @@ final class CudaKernels implements AutoCloseable {
       }
       long waves = ((long) rows * split + resident - 1) / resident;
       long partCols = (long) (units + split - 1) / split * unit;
-      long rounds = (partCols + COLS_PER_ROUND - 1) / COLS_PER_ROUND;
+      long rounds = (partCols + colsPerRound - 1) / colsPerRound;
       long cost = waves * rounds;
       if (cost < bestCost) {
         bestCost = cost;
@@ -411,6 +543,22 @@ final class CudaKernels implements AutoCloseable {
     }
     return best;
   }
+
+  /**
+   * Columns a warp covers per round of loads in a single-token dot product: {@value
+   * #COLS_PER_ROUND} for the GGUF kernels; repacked (matmul_repacked.cu, 4 chunks of 16 bytes per
+   * lane) 2048 for Q8_0 (16 weights per chunk) and 4096 for Q4_0 (32).
+   */
+  static int colsPerRound(GgmlType type, boolean repacked) {
+    if (!repacked) {
+      return COLS_PER_ROUND;
+    }
+    return WARP_LANES * REPACKED_CHUNKS * (type == GgmlType.Q4_0 ? 32 : 16);
+  }
+
+  private static final int WARP_LANES = 32;
+  // matmul_repacked.cu's Q8R_U / Q4R_U
+  private static final int REPACKED_CHUNKS = 4;
 
   private static int gridFor1(int rows, int split) {
     int rowsPerBlock = WARPS1 / split;
@@ -462,22 +610,52 @@ final class CudaKernels implements AutoCloseable {
       int tokens,
       long normW,
       float eps) {
+    matmulQkv(
+        type, false, wq, wk, wv, rowBytes, x, yq, yk, yv, bq, bk, bv, rowsQ, rowsKv, cols, tokens,
+        normW, eps);
+  }
+
+  /**
+   * As above, {@code repacked}: the three weights in {@link CudaWeightLayout#REPACKED}'s layout.
+   */
+  void matmulQkv(
+      GgmlType type,
+      boolean repacked,
+      long wq,
+      long wk,
+      long wv,
+      long rowBytes,
+      long x,
+      long yq,
+      long yk,
+      long yv,
+      long bq,
+      long bk,
+      long bv,
+      int rowsQ,
+      int rowsKv,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
     checkNorm(normW, cols, tokens);
     args().p(wq).p(wk).p(wv).p(rowBytes).p(x).p(yq).p(yk).p(yv).p(bq).p(bk).p(bv);
     i(rowsQ).i(rowsKv).i(cols).i(tokens);
     int total = rowsQ + 2 * rowsKv;
+    String name = name("matmul_qkv_", type, repacked);
     if (tokens == 1) {
-      int split = splitFor(type, total, cols, residentQkv1[type.ordinal()]);
+      int resident = (repacked ? residentQkv1R : residentQkv1)[type.ordinal()];
+      int split = splitFor(type, repacked, total, cols, resident);
       i(split).p(normW).f(eps);
       launch(
-          qkv1[type.ordinal()],
+          fn(qkv1, qkv1R, type, repacked),
           gridFor1(total, split),
           1,
           256,
           normW != 0 ? 4 * cols : 0,
-          "matmul_qkv_" + type);
+          name);
     } else {
-      launch(qkvB[type.ordinal()], (total + 3) / 4, (tokens + 31) / 32, 128, "matmul_qkv_" + type);
+      launch(fn(qkvB, qkvBR, type, repacked), (total + 3) / 4, (tokens + 31) / 32, 128, name);
     }
   }
 
@@ -511,25 +689,39 @@ final class CudaKernels implements AutoCloseable {
       int tokens,
       long normW,
       float eps) {
+    matmulGateUp(type, false, wg, wu, rowBytes, x, y, rows, cols, tokens, normW, eps);
+  }
+
+  /** As above, {@code repacked}: both weights in {@link CudaWeightLayout#REPACKED}'s layout. */
+  void matmulGateUp(
+      GgmlType type,
+      boolean repacked,
+      long wg,
+      long wu,
+      long rowBytes,
+      long x,
+      long y,
+      int rows,
+      int cols,
+      int tokens,
+      long normW,
+      float eps) {
     checkNorm(normW, cols, tokens);
     args().p(wg).p(wu).p(rowBytes).p(x).p(y).i(rows).i(cols).i(tokens);
+    String name = name("matmul_gate_up_", type, repacked);
     if (tokens == 1) {
-      int split = splitFor(type, rows, cols, residentGateUp1[type.ordinal()]);
+      int resident = (repacked ? residentGateUp1R : residentGateUp1)[type.ordinal()];
+      int split = splitFor(type, repacked, rows, cols, resident);
       i(split).p(normW).f(eps);
       launch(
-          gateUp1[type.ordinal()],
+          fn(gateUp1, gateUp1R, type, repacked),
           gridFor1(rows, split),
           1,
           256,
           normW != 0 ? 4 * cols : 0,
-          "matmul_gate_up_" + type);
+          name);
     } else {
-      launch(
-          gateUpB[type.ordinal()],
-          (rows + 3) / 4,
-          (tokens + 31) / 32,
-          128,
-          "matmul_gate_up_" + type);
+      launch(fn(gateUpB, gateUpBR, type, repacked), (rows + 3) / 4, (tokens + 31) / 32, 128, name);
     }
   }
 

@@ -12,6 +12,8 @@ import dev.sluice.engine.model.LayerWeights;
 import dev.sluice.engine.model.ModelConfig;
 import dev.sluice.engine.model.ModelWeights;
 import dev.sluice.engine.model.RopeType;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -43,8 +45,12 @@ final class CudaModelRunner implements ModelRunner {
   static final int GRAPH_MAX_TOKENS = 64;
   private static final int GRAPH_CACHE = 64;
 
-  /** A weight matrix on the device: {@code rows} rows of {@code rowBytes} bytes. */
-  record Matrix(String name, long ptr, GgmlType type, long rowBytes, int rows, int cols) {}
+  /**
+   * A weight matrix on the device: {@code rows} rows of {@code rowBytes} bytes, in its GGUF block
+   * layout or, when {@code repacked}, in {@link CudaWeightLayout#REPACKED}'s (same row size).
+   */
+  record Matrix(
+      String name, long ptr, GgmlType type, long rowBytes, int rows, int cols, boolean repacked) {}
 
   /** One block's device tensors; biases are 0 when absent. */
   record Layer(
@@ -65,6 +71,8 @@ final class CudaModelRunner implements ModelRunner {
   private final CudaKernels k;
   private final ModelConfig c;
   private final KvCacheSpec kv;
+  private final CudaWeightLayout layout;
+  private int repackedMatrices;
   private final List<Long> weightAllocations = new ArrayList<>();
   private final Matrix embedding;
   private final Matrix output;
@@ -143,11 +151,24 @@ final class CudaModelRunner implements ModelRunner {
   private int lastLaunches;
 
   CudaModelRunner(CudaBackend backend, ModelWeights w, KvCacheSpec kv) {
+    this(backend, w, kv, CudaWeightLayout.fromSystemProperty());
+  }
+
+  /**
+   * Uploads {@code w} with matrices in {@code layout}; {@link CudaWeightLayout#REPACKED} falls back
+   * to {@link CudaWeightLayout#GGUF}, with a warning, when its kernels did not load.
+   */
+  CudaModelRunner(CudaBackend backend, ModelWeights w, KvCacheSpec kv, CudaWeightLayout layout) {
     this.backend = backend;
     this.k = backend.kernels;
     this.c = w.config();
     this.kv = kv;
     validate(c);
+    if (layout == CudaWeightLayout.REPACKED && !k.repackedAvailable) {
+      log.warn("weight layout repacked requested but its kernels did not load: using gguf");
+      layout = CudaWeightLayout.GGUF;
+    }
+    this.layout = layout;
     Map<Long, Long> uploaded = new HashMap<>();
     try {
       embedding = matrix(w.tokenEmbedding(), c.vocabSize(), c.dim(), uploaded);
@@ -198,6 +219,12 @@ final class CudaModelRunner implements ModelRunner {
       freeAll();
       throw e;
     }
+    if (layout == CudaWeightLayout.REPACKED) {
+      log.info(
+          "weight layout repacked: {} matrices repacked for 16-byte loads (Q8_0/Q4_0 of width %"
+              + " 256), the others as in the file",
+          repackedMatrices);
+    }
   }
 
   private static void validate(ModelConfig c) {
@@ -220,17 +247,53 @@ final class CudaModelRunner implements ModelRunner {
   }
 
   private long upload(GgufTensor t, Map<Long, Long> uploaded) {
+    return upload(t, uploaded, false, 0);
+  }
+
+  /**
+   * Uploads a tensor once (tied tensors, output = token embedding, share the copy), repacked into
+   * {@link CudaWeightLayout#REPACKED}'s layout when {@code repack} ({@code cols} wide). Whether a
+   * tensor is repacked depends only on its type and width, so tied uses always agree.
+   */
+  private long upload(GgufTensor t, Map<Long, Long> uploaded, boolean repack, int cols) {
     long key = t.data().address();
     Long known = t.data().isNative() ? uploaded.get(key) : null;
     if (known != null) {
-      return known; // tied tensors (output = token embedding) are uploaded once
+      return known;
     }
     long d = track(backend.alloc(t.data().byteSize()));
-    backend.upload(d, t.data());
+    if (repack) {
+      uploadRepacked(d, t.type(), t.data(), cols);
+      repackedMatrices++;
+    } else {
+      backend.upload(d, t.data());
+    }
     if (t.data().isNative()) {
       uploaded.put(key, d);
     }
     return d;
+  }
+
+  // Host staging for repacking: whole groups, at most this many bytes at a time.
+  private static final long REPACK_STAGING = 16L << 20;
+
+  private void uploadRepacked(long dst, GgmlType type, MemorySegment src, int cols) {
+    long gb = CudaWeightLayout.groupBytes(type);
+    long groups = src.byteSize() / gb;
+    if (groups * gb != src.byteSize() || cols % CudaWeightLayout.GROUP != 0) {
+      throw new IllegalArgumentException(
+          type + " tensor of " + src.byteSize() + " bytes is not whole 256-weight groups");
+    }
+    long perChunk = Math.max(1, REPACK_STAGING / gb);
+    try (Arena a = Arena.ofConfined()) {
+      MemorySegment staging = a.allocate(Math.min(groups, perChunk) * gb, 16);
+      for (long g0 = 0; g0 < groups; g0 += perChunk) {
+        long n = Math.min(perChunk, groups - g0);
+        MemorySegment part = staging.asSlice(0, n * gb);
+        CudaWeightLayout.repack(type, src.asSlice(g0 * gb, n * gb), part, n);
+        backend.upload(dst + g0 * gb, part);
+      }
+    }
   }
 
   private Matrix matrix(GgufTensor t, int rows, int cols, Map<Long, Long> uploaded) {
@@ -254,7 +317,9 @@ final class CudaModelRunner implements ModelRunner {
           t.name() + ": " + cols + " columns not a multiple of the " + t.type() + " block");
     }
     long rowBytes = t.type().bytesFor(cols);
-    return new Matrix(t.name(), upload(t, uploaded), t.type(), rowBytes, rows, cols);
+    boolean repack = layout.repacks(t.type(), cols);
+    return new Matrix(
+        t.name(), upload(t, uploaded, repack, cols), t.type(), rowBytes, rows, cols, repack);
   }
 
   private long vector(GgufTensor t, int n, Map<Long, Long> uploaded) {
@@ -276,6 +341,16 @@ final class CudaModelRunner implements ModelRunner {
   @Override
   public KvCacheSpec kvCache() {
     return kv;
+  }
+
+  /** The layout the weights were uploaded in (after any fallback). */
+  CudaWeightLayout weightLayout() {
+    return layout;
+  }
+
+  /** Matrices uploaded in the repacked layout (0 for {@link CudaWeightLayout#GGUF}). */
+  int repackedMatrices() {
+    return repackedMatrices;
   }
 
   /** Turns CUDA-graph replay of small steps on or off (benchmarks compare both). */
@@ -519,13 +594,26 @@ final class CudaModelRunner implements ModelRunner {
 
     // One token: the fused QKV and gate/up kernels apply their RMSNorm themselves (bit-identical).
     boolean normIn = fuseNorm && tokens == 1 && CudaKernels.canFuseNorm(dim);
-    k.embed(embedding.type(), embedding.ptr(), embedding.rowBytes(), dTok, x, dim, tokens);
+    k.embed(
+        embedding.type(),
+        embedding.repacked(),
+        embedding.ptr(),
+        embedding.rowBytes(),
+        dTok,
+        x,
+        dim,
+        tokens);
     mark(PH_SMALL);
     for (int li = 0; li < layers.length; li++) {
       Layer l = layers[li];
       long kc = kCache + li * layerCacheBytes;
       long vc = vCache + li * layerCacheBytes;
-      boolean fq = fuseQkv && l.wq().type() == l.wk().type() && l.wk().type() == l.wv().type();
+      boolean fq =
+          fuseQkv
+              && l.wq().type() == l.wk().type()
+              && l.wk().type() == l.wv().type()
+              && l.wq().repacked() == l.wk().repacked()
+              && l.wk().repacked() == l.wv().repacked();
       boolean normInQkv = fq && normIn;
       if (!normInQkv) {
         k.rmsnorm(x, l.attnNorm(), xb, dim, c.rmsEps(), tokens);
@@ -534,6 +622,7 @@ final class CudaModelRunner implements ModelRunner {
       if (fq) {
         k.matmulQkv(
             l.wq().type(),
+            l.wq().repacked(),
             l.wq().ptr(),
             l.wk().ptr(),
             l.wv().ptr(),
@@ -596,7 +685,10 @@ final class CudaModelRunner implements ModelRunner {
       mark(PH_ATT);
       mm(l.wo(), att, x, 0, tokens, true);
       mark(PH_O);
-      boolean fg = fuseGateUp && l.gate().type() == l.up().type();
+      boolean fg =
+          fuseGateUp
+              && l.gate().type() == l.up().type()
+              && l.gate().repacked() == l.up().repacked();
       boolean normInGateUp = fg && normIn;
       if (!normInGateUp) {
         k.rmsnorm(x, l.ffnNorm(), xb, dim, c.rmsEps(), tokens);
@@ -605,6 +697,7 @@ final class CudaModelRunner implements ModelRunner {
       if (fg) {
         k.matmulGateUp(
             l.gate().type(),
+            l.gate().repacked(),
             l.gate().ptr(),
             l.up().ptr(),
             l.gate().rowBytes(),
@@ -638,7 +731,17 @@ final class CudaModelRunner implements ModelRunner {
 
   private void mm(Matrix m, long in, long out, long bias, int tokens, boolean accumulate) {
     k.matmul(
-        m.type(), m.ptr(), m.rowBytes(), in, out, bias, m.rows(), m.cols(), tokens, accumulate);
+        m.type(),
+        m.repacked(),
+        m.ptr(),
+        m.rowBytes(),
+        in,
+        out,
+        bias,
+        m.rows(),
+        m.cols(),
+        tokens,
+        accumulate);
   }
 
   // ---- CUDA graphs for small steps ----
