@@ -26,7 +26,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 class CudaKernelSourcesTest {
   private static final Path SOURCES = Path.of("src/main/cuda");
 
-  private static String nvcc() {
+  static String nvcc() {
     String env = System.getenv("NVCC");
     if (env != null && Files.isExecutable(Path.of(env))) {
       return env;
@@ -51,7 +51,7 @@ class CudaKernelSourcesTest {
     }
   }
 
-  private static String run(List<String> cmd, Path dir) throws Exception {
+  static String run(List<String> cmd, Path dir) throws Exception {
     Process p = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).start();
     String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
     assertThat(p.waitFor(300, TimeUnit.SECONDS)).as("finished: " + cmd).isTrue();

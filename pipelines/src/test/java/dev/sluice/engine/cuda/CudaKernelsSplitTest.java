@@ -30,6 +30,32 @@ class CudaKernelsSplitTest {
     assertThat(CudaKernels.splitFor(t, 1536, 1536)).isEqualTo(2);
   }
 
+  /**
+   * Repacked Q8_0 (matmul_repacked.cu: 2048 columns per warp per round, parts of whole 256-weight
+   * groups) on the 1.5B shape with 4 blocks of 8 warps per SM (56 registers): qkv, o-proj and
+   * gate/up are one round per row unsplit; down is split 2 (one wave of 3 rounds, not one of 5).
+   */
+  @Test
+  void repackedQwen15bShape() {
+    GgmlType t = GgmlType.Q8_0;
+    int resident = 132 * 4 * 8;
+    assertThat(CudaKernels.colsPerRound(t, true)).isEqualTo(2048);
+    assertThat(CudaKernels.colsPerRound(GgmlType.Q4_0, true)).isEqualTo(4096);
+    assertThat(CudaKernels.colsPerRound(t, false)).isEqualTo(1024);
+    assertThat(CudaKernels.splitFor(t, true, 1536 + 2 * 256, 1536, resident)).as("qkv").isOne();
+    assertThat(CudaKernels.splitFor(t, true, 1536, 1536, resident)).as("o-proj").isOne();
+    assertThat(CudaKernels.splitFor(t, true, 1536, 8960, resident)).as("down").isEqualTo(2);
+    assertThat(CudaKernels.splitFor(t, true, 8960, 1536, resident)).as("gate/up").isOne();
+    // parts are whole groups: 2304 = 9 groups, at most 8 parts of >= 1 group
+    for (int rows : new int[] {1, 67, 1536}) {
+      int s = CudaKernels.splitFor(t, true, rows, 2304, resident);
+      assertThat(s).isIn(1, 2, 4, 8);
+      assertThat(9).isGreaterThanOrEqualTo(s);
+    }
+    // the GGUF choice is unchanged by the overload
+    assertThat(CudaKernels.splitFor(t, false, 1536, 8960, 8448)).isEqualTo(4);
+  }
+
   @ParameterizedTest
   @EnumSource(GgmlType.class)
   void splitsAreValidForEveryType(GgmlType t) {
