@@ -7,18 +7,22 @@ import dev.sluice.engine.gguf.GgmlType;
 import dev.sluice.engine.gguf.GgufTensor;
 import dev.sluice.engine.model.RopeType;
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Differential tests of every CUDA kernel against the scalar references ({@link Dequant}, {@link
@@ -81,6 +85,40 @@ class CudaKernelsGpuTest {
 
   private float[] get(long p, int n) {
     return backend.downloadFloats(p, n);
+  }
+
+  /**
+   * Every weight type in the GGUF layout, then the types with a repacked form in {@link
+   * CudaWeightLayout#REPACKED}'s (kernels of matmul_repacked.cu).
+   */
+  static Stream<Arguments> typesAndLayouts() {
+    Stream<Arguments> gguf =
+        Arrays.stream(GgmlType.values()).map(t -> Arguments.of(t, CudaWeightLayout.GGUF));
+    Stream<Arguments> repacked =
+        Arrays.stream(GgmlType.values())
+            .filter(CudaWeightLayout::supports)
+            .map(t -> Arguments.of(t, CudaWeightLayout.REPACKED));
+    return Stream.concat(gguf, repacked);
+  }
+
+  /** Uploads a weight tensor, repacked on the host first when {@code layout} repacks it. */
+  private long uploadWeights(GgufTensor w, int cols, CudaWeightLayout layout) {
+    long d = backend.alloc(w.data().byteSize());
+    allocations.add(d);
+    if (layout.repacks(w.type(), cols)) {
+      try (Arena a = Arena.ofConfined()) {
+        MemorySegment packed = a.allocate(w.data().byteSize(), 16);
+        CudaWeightLayout.repack(
+            w.type(),
+            w.data(),
+            packed,
+            w.data().byteSize() / CudaWeightLayout.groupBytes(w.type()));
+        backend.upload(d, packed);
+      }
+    } else {
+      backend.upload(d, w.data());
+    }
+    return d;
   }
 
   @Test
@@ -372,23 +410,22 @@ class CudaKernelsGpuTest {
   }
 
   @ParameterizedTest
-  @EnumSource(GgmlType.class)
-  void embeddingLookup(GgmlType type) {
+  @MethodSource("typesAndLayouts")
+  void embeddingLookup(GgmlType type, CudaWeightLayout layout) {
     int vocab = 10;
     int dim = 512;
     try (Arena arena = Arena.ofConfined()) {
       GgufTensor w =
           TestModels.tensor("emb", type, vocab, dim, arena, new SplittableRandom(7), false);
-      long dw = backend.alloc(w.data().byteSize());
-      allocations.add(dw);
-      backend.upload(dw, w.data());
+      long dw = uploadWeights(w, dim, layout);
+      boolean rp = layout.repacks(type, dim);
       int[] toks = {3, 0, 9, 3};
       long out = devZeros((long) toks.length * dim);
-      k.embed(type, dw, type.bytesFor(dim), dev(toks), out, dim, toks.length);
+      k.embed(type, rp, dw, type.bytesFor(dim), dev(toks), out, dim, toks.length);
       float[] got = get(out, toks.length * dim);
       for (int t = 0; t < toks.length; t++) {
         assertClose(
-            "embed " + type + " token " + toks[t],
+            "embed " + type + " " + layout + " token " + toks[t],
             Arrays.copyOfRange(got, t * dim, (t + 1) * dim),
             Dequant.row(type, w.data(), toks[t], dim),
             0,
@@ -398,8 +435,8 @@ class CudaKernelsGpuTest {
   }
 
   @ParameterizedTest
-  @EnumSource(GgmlType.class)
-  void matmulAgainstDequantizedReference(GgmlType type) {
+  @MethodSource("typesAndLayouts")
+  void matmulAgainstDequantizedReference(GgmlType type, CudaWeightLayout layout) {
     // 2304 = 9 K-quant super-blocks: uneven split-K parts in the single-token kernels
     List<Integer> widths = new ArrayList<>(List.of(512, 1536, 2304));
     if (type.blockSize == 1) {
@@ -411,9 +448,8 @@ class CudaKernelsGpuTest {
         GgufTensor w =
             TestModels.tensor("w", type, rows, cols, arena, new SplittableRandom(cols), false);
         float[] wf = Dequant.matrix(type, w.data(), rows, cols);
-        long dw = backend.alloc(w.data().byteSize());
-        allocations.add(dw);
-        backend.upload(dw, w.data());
+        long dw = uploadWeights(w, cols, layout);
+        boolean rp = layout.repacks(type, cols);
         for (int tokens : new int[] {1, 5, 8, 40}) {
           float[] x = random(tokens * cols, 1);
           float[] bias = random(rows, 1);
@@ -421,8 +457,9 @@ class CudaKernelsGpuTest {
           long dx = dev(x);
           long dy = dev(y0);
           long dyb = devZeros((long) tokens * rows);
-          k.matmul(type, dw, type.bytesFor(cols), dx, dy, 0, rows, cols, tokens, true);
-          k.matmul(type, dw, type.bytesFor(cols), dx, dyb, dev(bias), rows, cols, tokens, false);
+          k.matmul(type, rp, dw, type.bytesFor(cols), dx, dy, 0, rows, cols, tokens, true);
+          k.matmul(
+              type, rp, dw, type.bytesFor(cols), dx, dyb, dev(bias), rows, cols, tokens, false);
           float[] plain = new float[tokens * rows];
           float[] acc = new float[tokens * rows];
           float[] withBias = new float[tokens * rows];
@@ -437,7 +474,8 @@ class CudaKernelsGpuTest {
             }
           }
           double atol = 1e-4 * Math.max(1, GpuAssert.maxAbs(plain));
-          String what = "matmul " + type + " " + rows + "x" + cols + " T=" + tokens;
+          String what =
+              "matmul " + type + (rp ? " repacked " : " ") + rows + "x" + cols + " T=" + tokens;
           assertClose(what + " accumulate", get(dy, tokens * rows), acc, atol, 1e-4);
           assertClose(what + " bias", get(dyb, tokens * rows), withBias, atol, 1e-4);
         }
@@ -447,8 +485,8 @@ class CudaKernelsGpuTest {
 
   /** The fused Q/K/V and gate/up/SwiGLU launches equal the separate products. */
   @ParameterizedTest
-  @EnumSource(GgmlType.class)
-  void fusedProjectionsMatchTheReference(GgmlType type) {
+  @MethodSource("typesAndLayouts")
+  void fusedProjectionsMatchTheReference(GgmlType type, CudaWeightLayout layout) {
     int cols = 512;
     int rowsQ = 36;
     int rowsKv = 9;
@@ -466,11 +504,10 @@ class CudaKernelsGpuTest {
       long[] dw = new long[w.length];
       float[][] wf = new float[w.length][];
       for (int i = 0; i < w.length; i++) {
-        dw[i] = backend.alloc(w[i].data().byteSize());
-        allocations.add(dw[i]);
-        backend.upload(dw[i], w[i].data());
+        dw[i] = uploadWeights(w[i], cols, layout);
         wf[i] = Dequant.matrix(type, w[i].data(), rows[i], cols);
       }
+      boolean rp = layout.repacks(type, cols);
       long rb = type.bytesFor(cols);
       for (int tokens : new int[] {1, 9, 33}) {
         float[] x = random(tokens * cols, 1);
@@ -483,9 +520,9 @@ class CudaKernelsGpuTest {
         long yv = devZeros((long) tokens * rowsKv);
         long yh = devZeros((long) tokens * hidden);
         k.matmulQkv(
-            type, dw[0], dw[1], dw[2], rb, dx, yq, yk, yv, dev(bq), dev(bk), dev(bv), rowsQ, rowsKv,
-            cols, tokens);
-        k.matmulGateUp(type, dw[3], dw[4], rb, dx, yh, hidden, cols, tokens);
+            type, rp, dw[0], dw[1], dw[2], rb, dx, yq, yk, yv, dev(bq), dev(bk), dev(bv), rowsQ,
+            rowsKv, cols, tokens, 0, 0f);
+        k.matmulGateUp(type, rp, dw[3], dw[4], rb, dx, yh, hidden, cols, tokens, 0, 0f);
         float[][] bias = {bq, bk, bv};
         long[] outs = {yq, yk, yv};
         float[] h = new float[tokens * hidden];
@@ -505,7 +542,7 @@ class CudaKernelsGpuTest {
             h[t * hidden + i] = (float) (g[i] / (1 + Math.exp(-g[i])) * u[i]);
           }
         }
-        String what = type + " T=" + tokens;
+        String what = type + (rp ? " repacked" : "") + " T=" + tokens;
         for (int m = 0; m < 3; m++) {
           double atol = 1e-4 * Math.max(1, GpuAssert.maxAbs(expect[m]));
           assertClose(
@@ -530,8 +567,8 @@ class CudaKernelsGpuTest {
    * followed by the same kernels gives (the decode path relies on it for identical logits).
    */
   @ParameterizedTest
-  @EnumSource(GgmlType.class)
-  void fusedNormIsBitIdenticalToRmsnormFirst(GgmlType type) {
+  @MethodSource("typesAndLayouts")
+  void fusedNormIsBitIdenticalToRmsnormFirst(GgmlType type, CudaWeightLayout layout) {
     for (int cols : new int[] {512, 1536}) {
       int rowsQ = 40;
       int rowsKv = 8;
@@ -547,10 +584,9 @@ class CudaKernelsGpuTest {
         };
         long[] dw = new long[w.length];
         for (int i = 0; i < w.length; i++) {
-          dw[i] = backend.alloc(w[i].data().byteSize());
-          allocations.add(dw[i]);
-          backend.upload(dw[i], w[i].data());
+          dw[i] = uploadWeights(w[i], cols, layout);
         }
+        boolean rp = layout.repacks(type, cols);
         long rb = type.bytesFor(cols);
         float[] x = random(cols, 3);
         float[] nw = random(cols, 1);
@@ -569,16 +605,23 @@ class CudaKernelsGpuTest {
         float[] bq = random(rowsQ, 1);
         long dbq = dev(bq);
         k.matmulQkv(
-            type, dw[0], dw[1], dw[2], rb, xb, plain[0], plain[1], plain[2], dbq, 0, 0, rowsQ,
-            rowsKv, cols, 1);
+            type, rp, dw[0], dw[1], dw[2], rb, xb, plain[0], plain[1], plain[2], dbq, 0, 0, rowsQ,
+            rowsKv, cols, 1, 0, 0f);
         k.matmulQkv(
-            type, dw[0], dw[1], dw[2], rb, dx, fused[0], fused[1], fused[2], dbq, 0, 0, rowsQ,
+            type, rp, dw[0], dw[1], dw[2], rb, dx, fused[0], fused[1], fused[2], dbq, 0, 0, rowsQ,
             rowsKv, cols, 1, dn, eps);
-        k.matmulGateUp(type, dw[3], dw[4], rb, xb, plain[3], hidden, cols, 1);
-        k.matmulGateUp(type, dw[3], dw[4], rb, dx, fused[3], hidden, cols, 1, dn, eps);
+        k.matmulGateUp(type, rp, dw[3], dw[4], rb, xb, plain[3], hidden, cols, 1, 0, 0f);
+        k.matmulGateUp(type, rp, dw[3], dw[4], rb, dx, fused[3], hidden, cols, 1, dn, eps);
         for (int i = 0; i < 4; i++) {
           assertThat(get(fused[i], n[i]))
-              .as(type + " cols " + cols + " output " + "qkvh".charAt(i) + " with fused RMSNorm")
+              .as(
+                  type
+                      + (rp ? " repacked" : "")
+                      + " cols "
+                      + cols
+                      + " output "
+                      + "qkvh".charAt(i)
+                      + " with fused RMSNorm")
               .containsExactly(get(plain[i], n[i]));
         }
       }

@@ -19,12 +19,14 @@ import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Whole-model tests on the GPU: stories260K's exact greedy continuation and reference logits, and
@@ -123,9 +125,23 @@ class CudaModelGpuTest {
         "qwen2", dim, hidden, 2, 4, 2, 64, 300, 4096, 1e-6f, 1e6f, 64, RopeType.NEOX, 1.0f, true);
   }
 
+  /**
+   * Loads {@code w} in {@code layout} and checks the layout took effect: a repacked load of a model
+   * with Q8_0/Q4_0 matrices must really run the repacked kernels, not silently fall back.
+   */
+  static CudaModelRunner load(
+      CudaBackend backend, ModelWeights w, KvCacheSpec kv, CudaWeightLayout layout) {
+    CudaModelRunner r = (CudaModelRunner) backend.load(w, kv, layout);
+    assertThat(r.weightLayout()).as("weight layout").isEqualTo(layout);
+    if (layout == CudaWeightLayout.REPACKED) {
+      assertThat(r.repackedMatrices()).as("matrices repacked").isPositive();
+    }
+    return r;
+  }
+
   @ParameterizedTest
-  @EnumSource(GgmlType.class)
-  void syntheticQwen2MatchesScalarReference(GgmlType type) {
+  @MethodSource("dev.sluice.engine.cuda.CudaKernelsGpuTest#typesAndLayouts")
+  void syntheticQwen2MatchesScalarReference(GgmlType type, CudaWeightLayout layout) {
     ModelConfig c = smallQwen(256, 512);
     try (Arena arena = Arena.ofConfined()) {
       ModelWeights w = TestModels.synthetic(c, type, arena, 11, false);
@@ -139,7 +155,7 @@ class CudaModelGpuTest {
       for (int i = 0; i < toks.length; i++) {
         expect[i] = ref.step(seq, toks[i]);
       }
-      try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 8))) {
+      try (ModelRunner r = load(backend, w, new KvCacheSpec(32, 8), layout)) {
         for (boolean fused : new boolean[] {true, false}) {
           ((CudaModelRunner) r).useFusedKernels(fused);
           int[] chunk = {1, 6, 21};
@@ -149,6 +165,8 @@ class CudaModelGpuTest {
               double tol = 2e-3 * Math.max(1, GpuAssert.maxAbs(expect[p]));
               assertClose(
                   type
+                      + " "
+                      + layout
                       + (fused ? " fused" : " unfused")
                       + " seq "
                       + s
@@ -172,11 +190,19 @@ class CudaModelGpuTest {
    * same {@code ModelRunner} calls: a llama shape with Llama 3.1 rope frequency factors and the
    * qwen2 shape, batched sequences with different chunk sizes over scattered blocks.
    */
+  static Stream<Arguments> cpuComparisons() {
+    return Stream.of(
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q4_K, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q6_K, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED),
+        Arguments.of(GgmlType.Q4_0, CudaWeightLayout.REPACKED));
+  }
+
   @ParameterizedTest
-  @EnumSource(
-      value = GgmlType.class,
-      names = {"Q8_0", "Q4_K", "Q6_K", "F16"})
-  void matchesTheCpuScalarBackend(GgmlType type) {
+  @MethodSource("cpuComparisons")
+  void matchesTheCpuScalarBackend(GgmlType type, CudaWeightLayout layout) {
     ModelConfig llama =
         new ModelConfig(
             "llama",
@@ -211,7 +237,7 @@ class CudaModelGpuTest {
           want = runSchedule(r, toks, chunk);
         }
         float[][][] got;
-        try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 4))) {
+        try (ModelRunner r = load(backend, w, new KvCacheSpec(32, 4), layout)) {
           got = runSchedule(r, toks, chunk);
         }
         for (int s = 0; s < chunk.length; s++) {
@@ -220,6 +246,8 @@ class CudaModelGpuTest {
                 c.architecture()
                     + " "
                     + type
+                    + " "
+                    + layout
                     + " seq "
                     + s
                     + " position "
@@ -260,11 +288,17 @@ class CudaModelGpuTest {
    * One-token decode with the RMSNorm fused into the QKV and gate/up kernels gives exactly the
    * logits of the separate rmsnorm launches (graphs on, as a worker runs it).
    */
+  static Stream<Arguments> fusedNormCases() {
+    return Stream.of(
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q4_K, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED));
+  }
+
   @ParameterizedTest
-  @EnumSource(
-      value = GgmlType.class,
-      names = {"Q8_0", "F16", "Q4_K"})
-  void fusedNormDecodeIsBitIdentical(GgmlType type) {
+  @MethodSource("fusedNormCases")
+  void fusedNormDecodeIsBitIdentical(GgmlType type, CudaWeightLayout layout) {
     ModelConfig c = smallQwen(256, 512);
     try (Arena arena = Arena.ofConfined()) {
       ModelWeights w = TestModels.synthetic(c, type, arena, 13, false);
@@ -272,13 +306,15 @@ class CudaModelGpuTest {
       for (int i = 0; i < toks.length; i++) {
         toks[i] = (i * 53 + 3) % c.vocabSize();
       }
-      try (ModelRunner r = backend.load(w, new KvCacheSpec(32, 8))) {
+      try (ModelRunner r = load(backend, w, new KvCacheSpec(32, 8), layout)) {
         CudaModelRunner cr = (CudaModelRunner) r;
         float[][][] fused = runSchedule(r, toks, new int[] {1});
         cr.useFusedNorm(false);
         float[][][] separate = runSchedule(r, toks, new int[] {1});
         for (int p = 0; p < toks.length; p++) {
-          assertThat(fused[0][p]).as(type + " position " + p).containsExactly(separate[0][p]);
+          assertThat(fused[0][p])
+              .as(type + " " + layout + " position " + p)
+              .containsExactly(separate[0][p]);
         }
       }
     }

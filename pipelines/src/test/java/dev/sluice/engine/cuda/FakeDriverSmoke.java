@@ -91,6 +91,24 @@ public final class FakeDriverSmoke {
         } catch (IllegalArgumentException expected) {
           check(expected.getMessage().contains("9999"), expected.getMessage());
         }
+        // the repacked layout: Q8_0 matrices repacked at upload (staged, then copied), the Q6_K
+        // ones as in the file, so the mixed layer's q/k/v and gate/up take the unfused path
+        ModelRunner rp = backend.load(w, new KvCacheSpec(64, 8), CudaWeightLayout.REPACKED);
+        CudaModelRunner crp = (CudaModelRunner) rp;
+        check(crp.weightLayout() == CudaWeightLayout.REPACKED, "layout " + crp.weightLayout());
+        // per layer 7 matrices, 2 of layer 0 in Q6_K; embedding = output (tied) counts once
+        int expectRepacked = 7 * c.layers() - 2 + (w.output() == w.tokenEmbedding() ? 1 : 2);
+        check(
+            crp.repackedMatrices() == expectRepacked,
+            "repacked matrices " + crp.repackedMatrices() + ", expected " + expectRepacked);
+        float[][][] outR = CudaModelGpuTest.runSchedule(rp, toks, new int[] {1, 30, 100});
+        check(outR[2][99].length == c.vocabSize(), "repacked logit rows");
+        crp.useGraphs(false);
+        StepBatch two = new StepBatch(2, 8, 4);
+        two.add(toks, 0, 3, 0, new int[] {5, 6}, 2);
+        two.add(toks, 0, 1, 9, new int[] {7, 8}, 2);
+        rp.forward(two, logits);
+        rp.close();
         double bw = backend.copyBandwidth(1 << 20, 2);
         check(bw > 0, "bandwidth " + bw);
         // runner left open on purpose: backend.close() must free it
