@@ -16,8 +16,10 @@ import java.util.Locale;
  * and 16 sequences (context {@value #CONTEXT}), the weight bandwidth that implies against the
  * device's measured copy bandwidth, and prefill TFLOP/s for one {@value #PREFILL}-token prompt.
  *
- * <p>Usage: {@code CudaBench [types=Q8_0,F16,Q4_K] [--small]}; {@code --small} runs a tiny shape (a
- * smoke run of the harness itself).
+ * <p>Usage: {@code CudaBench [types=Q8_0,Q8_0:repacked,F16,Q4_K] [--small]}: each entry a weight
+ * type, optionally {@code :repacked} for {@link CudaWeightLayout#REPACKED} (default: the GGUF
+ * layout), so one run compares both layouts; {@code --small} runs a tiny shape (a smoke run of the
+ * harness itself).
  */
 public final class CudaBench {
   static final int CONTEXT = 256;
@@ -26,16 +28,36 @@ public final class CudaBench {
 
   private CudaBench() {}
 
+  /** One benchmarked configuration: a weight type in a device layout. */
+  record Config(GgmlType type, CudaWeightLayout layout) {
+    static Config parse(String s) {
+      String[] p = s.strip().split(":", 2);
+      return new Config(
+          GgmlType.valueOf(p[0].strip().toUpperCase(Locale.ROOT)),
+          p.length > 1 ? CudaWeightLayout.parse(p[1]) : CudaWeightLayout.GGUF);
+    }
+
+    String label() {
+      return layout == CudaWeightLayout.GGUF
+          ? type.name()
+          : type + " " + layout.name().toLowerCase(Locale.ROOT);
+    }
+  }
+
   public static void main(String[] args) {
-    List<GgmlType> types = new ArrayList<>(List.of(GgmlType.Q8_0, GgmlType.F16, GgmlType.Q4_K));
+    // Q8_0 in both layouts first: the comparison the next GPU run is for
+    List<Config> configs = new ArrayList<>();
+    for (String c : "Q8_0,Q8_0:repacked,F16,Q4_K".split(",")) {
+      configs.add(Config.parse(c));
+    }
     boolean small = false;
     for (String a : args) {
       if (a.equals("--small")) {
         small = true;
       } else {
-        types.clear();
+        configs.clear();
         for (String t : a.split(",")) {
-          types.add(GgmlType.valueOf(t.strip().toUpperCase(Locale.ROOT)));
+          configs.add(Config.parse(t));
         }
       }
     }
@@ -64,8 +86,8 @@ public final class CudaBench {
       double copyBw = backend.copyBandwidth(small ? 64L << 20 : 1L << 30, small ? 3 : 20);
       System.out.printf(
           Locale.ROOT, "device-to-device copy bandwidth: %.1f GB/s (read + write)%n", copyBw / 1e9);
-      for (GgmlType type : types) {
-        bench(backend, c, type, copyBw, rows);
+      for (Config cfg : configs) {
+        bench(backend, c, cfg, copyBw, rows);
       }
     }
     System.out.println();
@@ -73,10 +95,30 @@ public final class CudaBench {
         "| model | weights | step | seqs | graphs | tokens/s | ms/step | weight GB/s | % of copy BW | TFLOP/s |");
     System.out.println("|---|---|---|---|---|---|---|---|---|---|");
     rows.forEach(System.out::println);
+    // Both layouts of a type in one run: the ratio the repacked kernels are judged by.
+    for (Config cfg : configs) {
+      Double base = ONE_SEQ_MS.get(cfg.type().name());
+      Double other = ONE_SEQ_MS.get(cfg.label());
+      if (cfg.layout() != CudaWeightLayout.GGUF && base != null && other != null) {
+        System.out.printf(
+            Locale.ROOT,
+            "%s vs %s, decode 1 seq, graphs on: %.3f -> %.3f ms/step (%.2fx)%n",
+            cfg.label(),
+            cfg.type(),
+            base,
+            other,
+            base / other);
+      }
+    }
   }
 
+  // ms per single-sequence decode step with graphs, per configuration label.
+  private static final java.util.Map<String, Double> ONE_SEQ_MS = new java.util.HashMap<>();
+
   private static void bench(
-      CudaBackend backend, ModelConfig c, GgmlType type, double copyBw, List<String> rows) {
+      CudaBackend backend, ModelConfig c, Config cfg, double copyBw, List<String> rows) {
+    GgmlType type = cfg.type();
+    String label = cfg.label();
     long t0 = System.nanoTime();
     int maxSeqs = 16;
     int perSeq = Math.max((CONTEXT + 1 + BLOCK - 1) / BLOCK, (PREFILL + BLOCK - 1) / BLOCK);
@@ -84,17 +126,22 @@ public final class CudaBench {
     CudaModelRunner r;
     try (Arena arena = Arena.ofShared()) {
       ModelWeights w = TestModels.synthetic(c, type, arena, 1, true);
-      r = (CudaModelRunner) backend.load(w, kv);
+      r = (CudaModelRunner) backend.load(w, kv, cfg.layout());
     } // host copies freed: the runner holds only device memory
+    if (r.weightLayout() != cfg.layout()) {
+      System.out.println("WARNING: " + label + " fell back to the " + r.weightLayout() + " layout");
+      label = type + " " + r.weightLayout().name().toLowerCase(Locale.ROOT) + " (fallback)";
+    }
     String name = c.dim() == 1536 ? "qwen2-1.5B shape" : "small";
     long weightBytes = r.weightBytes() - (long) c.vocabSize() * rowBytes(type, c.dim()); // the
     // embedding table is read one row per token, not streamed
     System.out.printf(
         Locale.ROOT,
-        "%s %s: %.2f GB of streamed weights, loaded in %.1f s%n",
+        "%s %s: %.2f GB of streamed weights (%d matrices repacked), loaded in %.1f s%n",
         name,
-        type,
+        label,
         weightBytes / 1e9,
+        r.repackedMatrices(),
         (System.nanoTime() - t0) / 1e9);
     try (r) {
       StepBatch b = new StepBatch(maxSeqs, PREFILL, perSeq);
@@ -117,6 +164,9 @@ public final class CudaBench {
             b.add(toks, s, 1, CONTEXT, blocks[s], perSeq);
           }
           double sec = time(r, b, logits, 0.8);
+          if (seqs == 1 && graphs) {
+            ONE_SEQ_MS.put(label, sec * 1e3);
+          }
           double tokPerS = seqs / sec;
           double bw = weightBytes / sec;
           add(
@@ -125,7 +175,7 @@ public final class CudaBench {
                   Locale.ROOT,
                   "| %s | %s | decode @%d | %d | %s | %.0f | %.3f | %.0f | %.0f%% | |",
                   name,
-                  type,
+                  label,
                   CONTEXT,
                   seqs,
                   graphs ? "on" : "off",
@@ -135,7 +185,7 @@ public final class CudaBench {
                   100 * bw / copyBw));
         }
       }
-      breakdown(r, b, logits, toks, blocks[0], perSeq, name, type, weightBytes, c);
+      breakdown(r, b, logits, toks, blocks[0], perSeq, name, type, label, weightBytes, c);
       r.useGraphs(true);
       b.clear();
       b.add(toks, 0, PREFILL, 0, blocks[0], perSeq);
@@ -149,7 +199,7 @@ public final class CudaBench {
               Locale.ROOT,
               "| %s | %s | prefill %d | 1 | off | %.0f | %.1f | | | %.2f |",
               name,
-              type,
+              label,
               PREFILL,
               PREFILL / sec,
               sec * 1e3,
@@ -171,6 +221,7 @@ public final class CudaBench {
       int perSeq,
       String name,
       GgmlType type,
+      String label,
       long weightBytes,
       ModelConfig c) {
     b.clear();
@@ -207,7 +258,7 @@ public final class CudaBench {
         "%s %s decode @%d, 1 seq, graphs off: %d launches + copies per step, device time %.3f ms"
             + " per step (%d steps)%n",
         name,
-        type,
+        label,
         CONTEXT,
         launches,
         total / n,
