@@ -277,22 +277,100 @@ SL_HD void dot2_q4_0_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const
   dot1x2_q4_0_r<Q4R_U>(rowA, rowB, cols, x, accA, accB, lane);
 }
 
+// ---- L2 prefetch of a row part's first round of chunks ----
+// The fused-RMSNorm kernels spend a dependent round trip (x and the norm weights) and a block-wide
+// sum before the first weight load; the weights do not depend on it, so each lane first asks L2
+// for the chunks (and scales) its first round will load: the DRAM latency then overlaps the
+// prologue and the real loads hit L2. No registers are held across the prologue.
+SL_HD void prefetch_l2(const uint8_t* p) {
+#ifdef __CUDA_ARCH__
+  asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
+#else
+  (void)p;
+#endif
+}
+
+template <int NT>
+SL_HD void pf_q8_0_r(const uint8_t* row, int cols, int lane) {
+  int n = cols >> 4;
+  if (n <= 0) return;
+#pragma unroll
+  for (int u = 0; u < Q8R_U; u++) {
+    int i = min(lane + u * WARP, n - 1);
+    prefetch_l2(q8r_chunk(row, i));
+    if ((i & 15) == 0) prefetch_l2(q8r_scale(row, i));  // one per group: its 16 scale bytes
+  }
+}
+
+template <int NT>
+SL_HD void pf_q4_0_r(const uint8_t* row, int cols, int lane) {
+  int n = cols >> 5;
+  if (n <= 0) return;
+#pragma unroll
+  for (int u = 0; u < Q4R_U; u++) {
+    int i = min(lane + u * WARP, n - 1);
+    prefetch_l2(q4r_chunk(row, i));
+    if ((i & 7) == 0) prefetch_l2(q4r_scale(row, i));
+  }
+}
+
 #ifndef SLUICE_MATMUL_NO_KERNELS_R
-// Single-token gate/up with both rows' loads in one round (DOT2 over two rows); otherwise as
-// matmul.cu's MATMUL_GATE_UP1 (split-K, optional fused RMSNorm).
-#define MATMUL_GATE_UP1_PAIR(NAME, DOT2, G, UB)                                                \
+// matmul.cu's MATMUL_QKV1 with the L2 prefetch (PF) of each warp's first round of weights issued
+// before the fused RMSNorm prologue.
+#define MATMUL_QKV1_PF(NAME, DOT, PF, G, UB)                                                   \
+  extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
+      NAME(const uint8_t* __restrict__ wq, const uint8_t* __restrict__ wk,                     \
+           const uint8_t* __restrict__ wv, long long rowBytes, const float* __restrict__ x,    \
+           float* __restrict__ yq, float* __restrict__ yk, float* __restrict__ yv,             \
+           const float* __restrict__ bq, const float* __restrict__ bk,                         \
+           const float* __restrict__ bv, int rowsQ, int rowsKV, int cols, int T, int split,    \
+           const float* __restrict__ normW, float eps) {                                       \
+    __shared__ float red[MM1_WARPS];                                                           \
+    int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
+    int part = wi % split;                                                                     \
+    int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
+    bool active = r < rowsQ + 2 * rowsKV;                                                      \
+    const uint8_t* w;                                                                          \
+    float* y;                                                                                  \
+    const float* b;                                                                            \
+    if (r < rowsQ) {                                                                           \
+      w = wq; y = yq; b = bq;                                                                  \
+    } else if (r < rowsQ + rowsKV) {                                                           \
+      r -= rowsQ; w = wk; y = yk; b = bk;                                                      \
+    } else {                                                                                   \
+      r -= rowsQ + rowsKV; w = wv; y = yv; b = bv;                                             \
+    }                                                                                          \
+    int c0, n;                                                                                 \
+    long long off;                                                                             \
+    split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
+    const uint8_t* row = w + (long long)r * rowBytes + off;                                    \
+    if (active && normW != nullptr) PF<1>(row, n, lane);                                       \
+    const float* xin = norm_prologue(x, normW, eps, cols);                                     \
+    float acc[1] = {0.f};                                                                      \
+    if (active) DOT<1>(row, n, xin + c0, 1, acc, lane);                                        \
+    float s = split_reduce(warp_sum(acc[0]), red, wi, part, split);                            \
+    if (lane == 0 && part == 0 && active) y[r] = (b != nullptr) ? s + b[r] : s;                \
+  }
+
+// Single-token gate/up with both rows' loads in one round (DOT2 over two rows) and the L2
+// prefetch before the fused RMSNorm; otherwise as matmul.cu's MATMUL_GATE_UP1 (split-K).
+#define MATMUL_GATE_UP1_PAIR(NAME, DOT2, PF, G, UB)                                            \
   extern "C" __global__ void __launch_bounds__(MM1_WARPS * WARP)                               \
       NAME(const uint8_t* __restrict__ wg, const uint8_t* __restrict__ wu, long long rowBytes, \
            const float* __restrict__ x, float* __restrict__ y, int rows, int cols, int T,      \
            int split, const float* __restrict__ normW, float eps) {                            \
     __shared__ float redG[MM1_WARPS], redU[MM1_WARPS];                                         \
-    const float* xin = norm_prologue(x, normW, eps, cols);                                     \
     int wi = threadIdx.x >> 5, lane = threadIdx.x & 31;                                        \
     int part = wi % split;                                                                     \
     int r = blockIdx.x * (MM1_WARPS / split) + wi / split;                                     \
     int c0, n;                                                                                 \
     long long off;                                                                             \
     split_cols(cols, G, UB, part, split, &c0, &n, &off);                                       \
+    if (r < rows && normW != nullptr) {                                                        \
+      PF<1>(wg + (long long)r * rowBytes + off, n, lane);                                      \
+      PF<1>(wu + (long long)r * rowBytes + off, n, lane);                                      \
+    }                                                                                          \
+    const float* xin = norm_prologue(x, normW, eps, cols);                                     \
     float g[1] = {0.f}, u[1] = {0.f};                                                          \
     if (r < rows)                                                                              \
       DOT2<1>(wg + (long long)r * rowBytes + off, wu + (long long)r * rowBytes + off, n,       \
@@ -313,12 +391,12 @@ SL_HD void dot2_q4_0_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const
   }
 
 // Names: the ggml type's with an _r suffix (matmul_q8_0_r, matmul_q8_0_r_b, ...).
-#define ALL_R(TYPE, UB)                                                 \
-  MATMUL1(matmul_##TYPE, dot_##TYPE, QR_G, UB)                          \
-  MATMUL(matmul_##TYPE##_b, dot_##TYPE, 8)                              \
-  MATMUL_QKV1(matmul_qkv_##TYPE, dot_##TYPE, QR_G, UB)                  \
-  MATMUL_QKV(matmul_qkv_##TYPE##_b, dot_##TYPE, 8)                      \
-  MATMUL_GATE_UP1_PAIR(matmul_gate_up_##TYPE, dot2_##TYPE, QR_G, UB)    \
+#define ALL_R(TYPE, UB)                                                          \
+  MATMUL1(matmul_##TYPE, dot_##TYPE, QR_G, UB)                                   \
+  MATMUL(matmul_##TYPE##_b, dot_##TYPE, 8)                                       \
+  MATMUL_QKV1_PF(matmul_qkv_##TYPE, dot_##TYPE, pf_##TYPE, QR_G, UB)             \
+  MATMUL_QKV(matmul_qkv_##TYPE##_b, dot_##TYPE, 8)                               \
+  MATMUL_GATE_UP1_PAIR(matmul_gate_up_##TYPE, dot2_##TYPE, pf_##TYPE, QR_G, UB)  \
   MATMUL_GATE_UP(matmul_gate_up_##TYPE##_b, dot_##TYPE, 8)              \
   EMBED_R(embed_##TYPE, deq_##TYPE)
 
