@@ -130,6 +130,8 @@ __device__ __forceinline__ void merge_warps(float m, float l, const float* acc, 
   __syncthreads();
 }
 
+// attention_fused.cu includes this file for attend_range and merge_warps only.
+#ifndef SLUICE_ATTENTION_NO_KERNELS
 // q (T, heads*headDim); kcache/vcache (numBlocks*blockSize, kvHeads*headDim) of this layer;
 // blockTable (numSeqs, maxBlocksPerSeq); out (T, heads*headDim).
 // grid (T, heads), block 1024 (32 warps; the launch bound keeps registers <= 64 so it launches).
@@ -250,3 +252,4 @@ extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * WARP)
   }
   if (threadIdx.x == 0) counters[th] = 0;  // ready for the next launch (graph replays too)
 }
+#endif

@@ -27,10 +27,13 @@ import org.lwjgl.system.MemoryUtil;
  */
 final class CudaKernels implements AutoCloseable {
   private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(CudaKernels.class);
-  static final String[] MODULES = {"elementwise", "attention", "matmul", "matmul_repacked"};
-  // matmul_repacked (CudaWeightLayout.REPACKED) is optional: if its image does not load, the
-  // backend still runs every model in the GGUF layout.
+  static final String[] MODULES = {
+    "elementwise", "attention", "matmul", "matmul_repacked", "attention_fused"
+  };
+  // matmul_repacked (CudaWeightLayout.REPACKED) and attention_fused (RoPE fused into decode
+  // attention) are optional: if an image does not load, the backend runs without that path.
   private static final int REPACKED_MODULE = 3;
+  private static final int FUSED_ATTENTION_MODULE = 4;
   private static final int MAX_ARGS = 24;
 
   private final long[] modules = new long[MODULES.length];
@@ -71,6 +74,9 @@ final class CudaKernels implements AutoCloseable {
 
   /** Whether the repacked-layout kernels loaded (else every model runs in the GGUF layout). */
   boolean repackedAvailable;
+
+  // attention_fused.cu's decode kernel, 0 when its module did not load.
+  private final long attentionRopeSplit;
 
   private final long rmsnorm;
   private final long ropeStore;
@@ -116,15 +122,23 @@ final class CudaKernels implements AutoCloseable {
           }
         }
         if (modules[i] == 0) {
-          if (i == REPACKED_MODULE) {
-            log.warn(
-                "repacked-layout kernels unavailable, GGUF layout only: {}", first.getMessage());
+          if (i >= REPACKED_MODULE) {
+            log.warn("optional kernels {} unavailable: {}", MODULES[i], first.getMessage());
             continue;
           }
           throw first;
         }
       }
       repackedAvailable = modules[REPACKED_MODULE] != 0;
+      long ropeAtt = 0;
+      if (modules[FUSED_ATTENTION_MODULE] != 0) {
+        try {
+          ropeAtt = function(FUSED_ATTENTION_MODULE, "attention_rope_split");
+        } catch (CudaException e) {
+          log.warn("attention_rope_split unavailable: {}", e.getMessage());
+        }
+      }
+      attentionRopeSplit = ropeAtt;
       for (GgmlType t : GgmlType.values()) {
         String s = t.name().toLowerCase(Locale.ROOT);
         embed[t.ordinal()] = function(0, "embed_" + s);
@@ -235,7 +249,9 @@ final class CudaKernels implements AutoCloseable {
         "matmul",
         matmul,
         "matmul_repacked",
-        repacked);
+        repacked,
+        "attention_fused",
+        java.util.List.of("attention_rope_split"));
   }
 
   private static long loadModule(String name, String variant) {
@@ -847,6 +863,58 @@ final class CudaKernels implements AutoCloseable {
     long parts = (long) tokens * heads * splits;
     p(partials).p(partials + 4L * parts * headDim).p(counters);
     launch3(attentionSplit, tokens, heads, splits, 128, "attention_split"); // SPLIT_WARPS (4)
+  }
+
+  /** Whether {@link #attentionRope} can run (attention_fused loaded). */
+  boolean ropeAttentionAvailable() {
+    return attentionRopeSplit != 0;
+  }
+
+  /**
+   * Decode attention with RoPE and the KV store fused in (attention_fused.cu): for steps whose
+   * every sequence adds one token. {@code q}, {@code k}, {@code v} are the raw projections; q is
+   * rotated per block (not written back), the rotated k and the v of each token are stored at
+   * {@code tokSlot} in the caches, and the output is what {@link #ropeStore} followed by {@link
+   * #attention} gives. {@code splits > 1} only (flash-decoding scratch as {@link #attention}).
+   */
+  void attentionRope(
+      long q,
+      long k,
+      long v,
+      long kcache,
+      long vcache,
+      long out,
+      long tokSeq,
+      long tokPos,
+      long tokSlot,
+      long blockTable,
+      int maxBlocksPerSeq,
+      int blockSize,
+      int heads,
+      int kvHeads,
+      int headDim,
+      float scale,
+      int ropeDim,
+      float theta,
+      float invScale,
+      boolean neox,
+      long freqFactors,
+      int tokens,
+      int splits,
+      long partials,
+      long counters) {
+    if (attentionRopeSplit == 0) {
+      throw new IllegalStateException("attention_rope_split did not load (attention_fused)");
+    }
+    if (splits < 2 || splits > MAX_ATTENTION_SPLITS) {
+      throw new IllegalArgumentException("fused rope attention needs 2..64 splits, got " + splits);
+    }
+    args().p(q).p(k).p(v).p(kcache).p(vcache).p(out).p(tokSeq).p(tokPos).p(tokSlot).p(blockTable);
+    i(maxBlocksPerSeq).i(blockSize).i(heads).i(kvHeads).i(headDim).f(scale);
+    i(ropeDim).f(theta).f(invScale).i(neox ? 1 : 0).p(freqFactors);
+    long parts = (long) tokens * heads * splits;
+    p(partials).p(partials + 4L * parts * headDim).p(counters);
+    launch3(attentionRopeSplit, tokens, heads, splits, 128, "attention_rope_split");
   }
 
   void swiglu(long gate, long up, long out, long n) {

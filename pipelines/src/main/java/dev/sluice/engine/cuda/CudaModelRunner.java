@@ -114,6 +114,9 @@ final class CudaModelRunner implements ModelRunner {
   private boolean fuseGateUp = true;
   // RMSNorm inside the fused single-token QKV and gate/up kernels (off only in differential tests).
   private boolean fuseNorm = true;
+  // RoPE and the KV store inside decode attention (attention_fused.cu): not yet measured on a GPU,
+  // so off unless -Dsluice.cuda.fuseRope=true or useFusedRope(true).
+  private boolean fuseRope = Boolean.getBoolean("sluice.cuda.fuseRope");
   private final long[] graphKeys = new long[GRAPH_CACHE];
   private final long[] graphExecs = new long[GRAPH_CACHE];
   private int graphCount;
@@ -365,6 +368,21 @@ final class CudaModelRunner implements ModelRunner {
     destroyGraphs(); // captured with the other path
   }
 
+  /**
+   * Turns RoPE + KV store fused into decode attention on or off (steps where every sequence adds
+   * one token and attention splits over positions; other steps keep rope_store + attention).
+   * Without the attention_fused kernels it stays off.
+   */
+  void useFusedRope(boolean on) {
+    fuseRope = on;
+    destroyGraphs();
+  }
+
+  /** Whether decode steps run RoPE inside attention (see {@link #useFusedRope}). */
+  boolean fusedRope() {
+    return fuseRope && k.ropeAttentionAvailable();
+  }
+
   /** Turns the RMSNorm fused into single-token QKV and gate/up kernels on or off (tests). */
   void useFusedNorm(boolean on) {
     fuseNorm = on;
@@ -417,14 +435,14 @@ final class CudaModelRunner implements ModelRunner {
     fillMeta(b, tokens, seqs);
 
     if (profileMs != null) {
-      enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+      enqueue(tokens, seqs, table, rows, b.maxBlocksPerSeq);
       backend.sync();
       addProfile();
     } else if (graphs && tokens <= GRAPH_MAX_TOKENS) {
       long key = graphKey(tokens, seqs, rows, b.maxBlocksPerSeq);
       if (key >= 0) {
         try {
-          runGraph(key, tokens, table, rows, b.maxBlocksPerSeq);
+          runGraph(key, tokens, seqs, table, rows, b.maxBlocksPerSeq);
         } catch (CudaException e) {
           if (e.fatal()) {
             throw e;
@@ -432,13 +450,13 @@ final class CudaModelRunner implements ModelRunner {
           log.warn("CUDA graphs disabled for this model after: {}", e.getMessage());
           graphs = false;
           destroyGraphs();
-          enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+          enqueue(tokens, seqs, table, rows, b.maxBlocksPerSeq);
         }
       } else {
-        enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+        enqueue(tokens, seqs, table, rows, b.maxBlocksPerSeq);
       }
     } else {
-      enqueue(tokens, table, rows, b.maxBlocksPerSeq);
+      enqueue(tokens, seqs, table, rows, b.maxBlocksPerSeq);
     }
     backend.sync();
     logitsView.get(0, logits, 0, rows * vocab);
@@ -572,7 +590,7 @@ final class CudaModelRunner implements ModelRunner {
   }
 
   /** The step's device work: metadata in, layers, logits out (all on the stream). */
-  private void enqueue(int tokens, int table, int rows, int maxBlocksPerSeq) {
+  private void enqueue(int tokens, int seqs, int table, int rows, int maxBlocksPerSeq) {
     long stream = backend.stream;
     int launches0 = k.launches;
     profCount = 0;
@@ -594,6 +612,8 @@ final class CudaModelRunner implements ModelRunner {
 
     // One token: the fused QKV and gate/up kernels apply their RMSNorm themselves (bit-identical).
     boolean normIn = fuseNorm && tokens == 1 && CudaKernels.canFuseNorm(dim);
+    // Every sequence adds one token (decode): RoPE and the KV store can run inside attention.
+    boolean ropeInAttention = fusedRope() && tokens == seqs;
     k.embed(
         embedding.type(),
         embedding.repacked(),
@@ -646,43 +666,74 @@ final class CudaModelRunner implements ModelRunner {
         mm(l.wv(), xb, vv, l.bv(), tokens, false);
       }
       mark(PH_QKV);
-      k.ropeStore(
-          q,
-          kk,
-          vv,
-          kc,
-          vc,
-          dPos,
-          dSlot,
-          c.heads(),
-          c.kvHeads(),
-          c.headDim(),
-          c.ropeDim(),
-          c.ropeTheta(),
-          invRopeScale,
-          neox,
-          ropeFreqs,
-          tokens);
-      mark(PH_SMALL);
-      k.attention(
-          q,
-          kc,
-          vc,
-          att,
-          dSeq,
-          dPos,
-          dTable,
-          maxBlocksPerSeq,
-          kv.blockSize(),
-          c.heads(),
-          c.kvHeads(),
-          c.headDim(),
-          scale,
-          tokens,
-          CudaKernels.attentionSplits(tokens, c.heads(), attnTargetBlocks),
-          attnPartials,
-          attnCounters);
-      mark(PH_ATT);
+      int splits = CudaKernels.attentionSplits(tokens, c.heads(), attnTargetBlocks);
+      if (ropeInAttention && splits > 1) {
+        k.attentionRope(
+            q,
+            kk,
+            vv,
+            kc,
+            vc,
+            att,
+            dSeq,
+            dPos,
+            dSlot,
+            dTable,
+            maxBlocksPerSeq,
+            kv.blockSize(),
+            c.heads(),
+            c.kvHeads(),
+            c.headDim(),
+            scale,
+            c.ropeDim(),
+            c.ropeTheta(),
+            invRopeScale,
+            neox,
+            ropeFreqs,
+            tokens,
+            splits,
+            attnPartials,
+            attnCounters);
+        mark(PH_ATT);
+      } else {
+        k.ropeStore(
+            q,
+            kk,
+            vv,
+            kc,
+            vc,
+            dPos,
+            dSlot,
+            c.heads(),
+            c.kvHeads(),
+            c.headDim(),
+            c.ropeDim(),
+            c.ropeTheta(),
+            invRopeScale,
+            neox,
+            ropeFreqs,
+            tokens);
+        mark(PH_SMALL);
+        k.attention(
+            q,
+            kc,
+            vc,
+            att,
+            dSeq,
+            dPos,
+            dTable,
+            maxBlocksPerSeq,
+            kv.blockSize(),
+            c.heads(),
+            c.kvHeads(),
+            c.headDim(),
+            scale,
+            tokens,
+            splits,
+            attnPartials,
+            attnCounters);
+        mark(PH_ATT);
+      }
       mm(l.wo(), att, x, 0, tokens, true);
       mark(PH_O);
       boolean fg =
@@ -754,7 +805,7 @@ final class CudaModelRunner implements ModelRunner {
     return (long) tokens | (long) rows << 8 | (long) seqs << 16 | (long) maxBlocksPerSeq << 28;
   }
 
-  private void runGraph(long key, int tokens, int table, int rows, int maxBlocksPerSeq) {
+  private void runGraph(long key, int tokens, int seqs, int table, int rows, int maxBlocksPerSeq) {
     long exec = 0;
     for (int i = 0; i < graphCount; i++) {
       if (graphKeys[i] == key) {
@@ -766,14 +817,14 @@ final class CudaModelRunner implements ModelRunner {
       if (graphCount == GRAPH_CACHE) {
         destroyGraphs();
       }
-      exec = capture(tokens, table, rows, maxBlocksPerSeq);
+      exec = capture(tokens, seqs, table, rows, maxBlocksPerSeq);
       graphKeys[graphCount] = key;
       graphExecs[graphCount++] = exec;
     }
     check(CU.cuGraphLaunch(exec, backend.stream), "cuGraphLaunch");
   }
 
-  private long capture(int tokens, int table, int rows, int maxBlocksPerSeq) {
+  private long capture(int tokens, int seqs, int table, int rows, int maxBlocksPerSeq) {
     long stream = backend.stream;
     try (MemoryStack s = stackPush()) {
       PointerBuffer p = s.mallocPointer(1);
@@ -781,7 +832,7 @@ final class CudaModelRunner implements ModelRunner {
           CU.cuStreamBeginCapture_v2(stream, CU.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
           "cuStreamBeginCapture");
       try {
-        enqueue(tokens, table, rows, maxBlocksPerSeq);
+        enqueue(tokens, seqs, table, rows, maxBlocksPerSeq);
       } catch (RuntimeException e) {
         if (CU.cuStreamEndCapture(stream, p) == CU.CUDA_SUCCESS && p.get(0) != 0) {
           CU.cuGraphDestroy(p.get(0));

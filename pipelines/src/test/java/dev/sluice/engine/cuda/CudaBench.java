@@ -186,6 +186,47 @@ public final class CudaBench {
         }
       }
       breakdown(r, b, logits, toks, blocks[0], perSeq, name, type, label, weightBytes, c);
+      // RoPE + KV store fused into decode attention (not the default yet): one row and its
+      // breakdown, same model, so the two attention paths compare in one run.
+      r.useFusedRope(true);
+      if (r.fusedRope()) {
+        String fl = label + " +rope";
+        for (boolean graphs : new boolean[] {true, false}) {
+          r.useGraphs(graphs);
+          b.clear();
+          b.add(toks, 0, 1, CONTEXT, blocks[0], perSeq);
+          double sec = time(r, b, logits, 0.8);
+          if (graphs) {
+            ONE_SEQ_MS.put(fl, sec * 1e3);
+          }
+          add(
+              rows,
+              String.format(
+                  Locale.ROOT,
+                  "| %s | %s | decode @%d | 1 | %s | %.0f | %.3f | %.0f | %.0f%% | |",
+                  name,
+                  fl,
+                  CONTEXT,
+                  graphs ? "on" : "off",
+                  1 / sec,
+                  sec * 1e3,
+                  weightBytes / sec / 1e9,
+                  100 * weightBytes / sec / copyBw));
+        }
+        breakdown(r, b, logits, toks, blocks[0], perSeq, name, type, fl, weightBytes, c);
+        Double base = ONE_SEQ_MS.get(label);
+        if (base != null) {
+          System.out.printf(
+              Locale.ROOT,
+              "%s vs %s, decode 1 seq, graphs on: %.3f -> %.3f ms/step (%.2fx)%n",
+              fl,
+              label,
+              base,
+              ONE_SEQ_MS.get(fl),
+              base / ONE_SEQ_MS.get(fl));
+        }
+      }
+      r.useFusedRope(false);
       r.useGraphs(true);
       b.clear();
       b.add(toks, 0, PREFILL, 0, blocks[0], perSeq);

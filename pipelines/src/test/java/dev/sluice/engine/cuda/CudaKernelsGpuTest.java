@@ -340,6 +340,121 @@ class CudaKernelsGpuTest {
     }
   }
 
+  /**
+   * Decode attention with RoPE and the KV store fused in (attention_rope_split) gives what
+   * rope_store followed by attention gives: the outputs, and the rotated k and the v stored in
+   * every KV head's cache slot. Three sequences of one token each at positions 0, 116 and 699 over
+   * scattered blocks; NORM and NEOX, partial rotary dims with Llama 3.1 frequency factors, the 1.5B
+   * head shape; several split counts, each launched twice (counters back at zero).
+   */
+  @ParameterizedTest
+  @EnumSource(RopeType.class)
+  void ropeFusedIntoDecodeAttention(RopeType ropeType) {
+    for (int variant = 0; variant < 2; variant++) {
+      int heads = variant == 0 ? 12 : 8;
+      int kvHeads = 2;
+      int headDim = variant == 0 ? 128 : 64;
+      int ropeDim = variant == 0 ? 128 : 32;
+      float[] factors = null;
+      if (variant == 1) {
+        factors = new float[ropeDim / 2];
+        for (int i = 0; i < factors.length; i++) {
+          factors[i] = 1 + 7 * rnd.nextFloat();
+        }
+      }
+      int blockSize = 4;
+      int numBlocks = 240;
+      int maxBlocks = 180;
+      int kvDim = kvHeads * headDim;
+      int[][] blocks = {{5}, new int[30], new int[175]};
+      for (int i = 0; i < 30; i++) {
+        blocks[1][i] = 39 - i;
+      }
+      for (int i = 0; i < 175; i++) {
+        blocks[2][i] = 60 + (i * 37) % 175;
+      }
+      int[] table = new int[blocks.length * maxBlocks];
+      Arrays.fill(table, -1);
+      for (int s = 0; s < blocks.length; s++) {
+        System.arraycopy(blocks[s], 0, table, s * maxBlocks, blocks[s].length);
+      }
+      int[] tokSeq = {0, 1, 2};
+      int[] tokPos = {0, 116, 699};
+      int tokens = tokSeq.length;
+      int[] tokSlot = new int[tokens];
+      for (int t = 0; t < tokens; t++) {
+        int p = tokPos[t];
+        tokSlot[t] = blocks[tokSeq[t]][p / blockSize] * blockSize + p % blockSize;
+      }
+      float[] kc = random(numBlocks * blockSize * kvDim, 1);
+      float[] vc = random(numBlocks * blockSize * kvDim, 1);
+      float[] q = random(tokens * heads * headDim, 1);
+      float[] kNew = random(tokens * kvDim, 1);
+      float[] vNew = random(tokens * kvDim, 1);
+      float scale = (float) (1 / Math.sqrt(headDim));
+      float theta = 10000f;
+      boolean neox = ropeType == RopeType.NEOX;
+      long dSeq = dev(tokSeq);
+      long dPos = dev(tokPos);
+      long dSlot = dev(tokSlot);
+      long dTable = dev(table);
+      long dFactors = factors == null ? 0 : dev(factors);
+      // expected: rope_store, then attention (single-block kernel), on copies
+      long eq = dev(q);
+      long ek = dev(kNew);
+      long ekc = dev(kc);
+      long evc = dev(vc);
+      long eOut = devZeros((long) tokens * heads * headDim);
+      k.ropeStore(
+          eq, ek, dev(vNew), ekc, evc, dPos, dSlot, heads, kvHeads, headDim, ropeDim, theta, 1f,
+          neox, dFactors, tokens);
+      k.attention(
+          eq, ekc, evc, eOut, dSeq, dPos, dTable, maxBlocks, blockSize, heads, kvHeads, headDim,
+          scale, tokens);
+      float[] wantOut = get(eOut, tokens * heads * headDim);
+      float[] wantKc = get(ekc, kc.length);
+      float[] wantVc = get(evc, vc.length);
+      long dq = dev(q);
+      long dk = dev(kNew);
+      long dv = dev(vNew);
+      for (int splits : new int[] {2, 7, 22, 64}) {
+        long gkc = dev(kc);
+        long gvc = dev(vc);
+        long partials =
+            devZeros(CudaKernels.attentionPartialFloats(tokens, heads, headDim, splits));
+        long counters = dev(new int[tokens * heads]);
+        for (int rep = 0; rep < 2; rep++) {
+          float[] nan = new float[tokens * heads * headDim];
+          Arrays.fill(nan, Float.NaN);
+          long out = dev(nan);
+          k.attentionRope(
+              dq, dk, dv, gkc, gvc, out, dSeq, dPos, dSlot, dTable, maxBlocks, blockSize, heads,
+              kvHeads, headDim, scale, ropeDim, theta, 1f, neox, dFactors, tokens, splits, partials,
+              counters);
+          String what =
+              ropeType
+                  + " heads "
+                  + heads
+                  + " headDim "
+                  + headDim
+                  + " ropeDim "
+                  + ropeDim
+                  + " splits "
+                  + splits
+                  + " launch "
+                  + rep;
+          assertClose(what + " output", get(out, tokens * heads * headDim), wantOut, 2e-5, 1e-4);
+          assertClose(what + " k cache", get(gkc, kc.length), wantKc, 1e-6, 1e-5);
+          assertClose(what + " v cache", get(gvc, vc.length), wantVc, 0, 0);
+          assertThat(backend.downloadInts(counters, tokens * heads))
+              .as("counters left at zero, " + what)
+              .containsOnly(0);
+        }
+        assertClose("raw q left as it was", get(dq, q.length), q, 0, 0);
+      }
+    }
+  }
+
   @Test
   void swigluSoftmaxAddBiasGatherArgmax() {
     int n = 5000;

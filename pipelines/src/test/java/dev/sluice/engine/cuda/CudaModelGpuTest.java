@@ -263,6 +263,88 @@ class CudaModelGpuTest {
     }
   }
 
+  static Stream<Arguments> fusedRopeCases() {
+    return Stream.of(
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED));
+  }
+
+  /**
+   * RoPE and the KV store fused into decode attention (useFusedRope): the same logits as the CPU
+   * reference backend, for a llama shape with rope_freqs (NORM) and the qwen2 shape (NEOX). The
+   * schedule mixes steps: three one-token sequences (fused from position 0), then a sequence in
+   * chunks of 5 beside a one-token one (rope_store path while the chunks last, fused after), so
+   * both paths write the cache the other reads.
+   */
+  @ParameterizedTest
+  @MethodSource("fusedRopeCases")
+  void fusedRopeDecodeMatchesTheCpuScalarBackend(GgmlType type, CudaWeightLayout layout) {
+    ModelConfig llama =
+        new ModelConfig(
+            "llama",
+            256,
+            512,
+            2,
+            4,
+            2,
+            64,
+            300,
+            4096,
+            1e-5f,
+            500000f,
+            64,
+            RopeType.NORM,
+            1.0f,
+            false);
+    for (ModelConfig c : new ModelConfig[] {llama, smallQwen(256, 512)}) {
+      try (Arena arena = Arena.ofConfined();
+          ScalarBackend cpu = new ScalarBackend()) {
+        ModelWeights w = TestModels.synthetic(c, type, arena, 31, false);
+        if (c == llama) {
+          w = TestModels.withRopeFreqs(w, arena, 4);
+        }
+        int[] toks = new int[19];
+        for (int i = 0; i < toks.length; i++) {
+          toks[i] = (i * 71 + 4) % c.vocabSize();
+        }
+        for (int[] chunk : new int[][] {{1, 1, 1}, {1, 5}}) {
+          float[][][] want;
+          try (ModelRunner r = cpu.load(w, new KvCacheSpec(32, 4))) {
+            want = runSchedule(r, toks, chunk);
+          }
+          float[][][] got;
+          try (CudaModelRunner r = load(backend, w, new KvCacheSpec(32, 4), layout)) {
+            r.useFusedRope(true);
+            assertThat(r.fusedRope()).as("attention_fused loaded").isTrue();
+            got = runSchedule(r, toks, chunk);
+          }
+          for (int s = 0; s < chunk.length; s++) {
+            for (int p = 0; p < toks.length; p++) {
+              assertClose(
+                  c.architecture()
+                      + " "
+                      + type
+                      + " "
+                      + layout
+                      + " fused rope, chunks "
+                      + Arrays.toString(chunk)
+                      + " seq "
+                      + s
+                      + " position "
+                      + p
+                      + " vs ScalarBackend",
+                  got[s][p],
+                  want[s][p],
+                  2e-3 * Math.max(1, GpuAssert.maxAbs(want[s][p])),
+                  1e-3);
+            }
+          }
+        }
+      }
+    }
+  }
+
   @Test
   void badInputFailsTheCallNotTheDevice() throws Exception {
     ModelConfig c = smallQwen(256, 512);

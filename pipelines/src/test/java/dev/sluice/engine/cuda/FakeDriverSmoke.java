@@ -108,6 +108,12 @@ public final class FakeDriverSmoke {
         two.add(toks, 0, 3, 0, new int[] {5, 6}, 2);
         two.add(toks, 0, 1, 9, new int[] {7, 8}, 2);
         rp.forward(two, logits);
+        // RoPE fused into decode attention: one-token steps take it, the mixed step above not
+        crp.useGraphs(true);
+        crp.useFusedRope(true);
+        check(crp.fusedRope(), "attention_rope_split resolved");
+        float[][][] outF = CudaModelGpuTest.runSchedule(rp, toks, new int[] {1, 1, 5});
+        check(outF[0][99].length == c.vocabSize(), "fused-rope logit rows");
         rp.close();
         double bw = backend.copyBandwidth(1 << 20, 2);
         check(bw > 0, "bandwidth " + bw);
