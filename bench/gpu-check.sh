@@ -52,5 +52,9 @@ if [[ -d "$G/nvml" ]]; then
   echo "nvml probe exit code: ${PIPESTATUS[0]}"
 fi
 
+# The comparisons the last changes await (docs/cuda-perf.md, changes 11 and 12): repacked weight
+# layout vs gguf, RoPE fused into decode attention vs rope_store.
+echo "== layout and fusion comparisons"
+grep -E " vs .*ms/step|fell back" "$OUT/bench.log" || echo "(none printed)"
 echo "== summary: tests rc=$tests_rc bench rc=$bench_rc, $(( $(date +%s) - START )) s"
 [[ $tests_rc -eq 0 && $bench_rc -eq 0 ]]
