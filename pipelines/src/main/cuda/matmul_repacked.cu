@@ -1,5 +1,6 @@
 // Matrix-vector and matrix-matrix products (and the embedding lookup) for Q8_0 and Q4_0 weights
-// REPACKED at upload (CudaWeightLayout on the Java side) so that every lane issues 16-byte loads.
+// REPACKED at upload (CudaWeightLayout on the Java side) so that every lane issues 16-byte loads,
+// and for F16 weights (already 16-byte friendly, not moved) with the same decode structure.
 //
 // Why: ggml's Q8_0 block is 34 bytes (fp16 scale + 32 int8) and Q4_0's 18, so their blocks are only
 // 2-byte aligned and matmul.cu reads them with 2- and 4-byte loads: 4 Q8_0 weights per load and
@@ -45,6 +46,11 @@ SL_HD float deq_q4_0_r(const uint8_t* row, int i) {
   int q = e < 16 ? (byte & 0xF) : (byte >> 4);
   return ld_half(g + 128 + b * 2) * (float)(q - 8);
 }
+
+// F16 needs no byte movement (8 halves per 16-byte chunk, rows 16-byte aligned already): its
+// "repacked" form is the GGUF layout, run through this file's kernels, which load a 1536-wide row
+// (192 chunks) in one round per warp and the gate and up rows together.
+SL_HD float deq_f16_r(const uint8_t* row, int i) { return deq_f16(row, i); }
 
 // ---- chunk addressing: chunk i of a row is 16 quant bytes ----
 // Q8_0R: chunk i = 16 weights (half a block): group i / 16, bytes 16 (i % 16), scale (i % 16) / 2.
@@ -93,11 +99,70 @@ SL_HD float dot_q4x32(uint4 q, const float* x) {
   return s;
 }
 
+// 8 halves . 8 floats at x (32-byte aligned).
+SL_HD float dot_h8(uint4 raw, const float* x) {
+  const float4* x4 = reinterpret_cast<const float4*>(x);
+  float4 a = x4[0], b = x4[1];
+  uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
+  float f[8];
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    f[2 * k] = half_bits_to_float((uint16_t)(w[k] & 0xFFFF));
+    f[2 * k + 1] = half_bits_to_float((uint16_t)(w[k] >> 16));
+  }
+  return (f[0] * a.x + f[1] * a.y + f[2] * a.z + f[3] * a.w) +
+         (f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w);
+}
+
 // ---- single-token dot products: U chunks per lane loaded before any arithmetic ----
 // Out-of-range chunks are loaded at a clamped (valid) index and dropped by a select, as in
 // matmul.cu's dot1_*: a part of the row costs ceil(chunks / (32 U)) dependent rounds of loads.
 #define Q8R_U 4
 #define Q4R_U 4
+// F16: one row 6 chunks per lane (6 x 32 x 8 = 1536 columns: a Qwen2-1.5B row in one round); the
+// gate/up pair 4 per row (8 chunks = 32 registers in flight; at 6 per row nvcc's register count,
+// 48 in all, shows the 12 loads could not all be in flight together).
+#define F16R_U 6
+#define F16R_U2 4
+
+template <int U>
+SL_HD void dot1_f16_r(const uint8_t* row, int cols, const float* x, float* acc, int lane) {
+  int n = cols >> 3;
+  for (int base = 0; base < n; base += WARP * U) {
+    uint4 raw[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) raw[u] = ldg_u4(row + (long long)min(base + lane + u * WARP, n - 1) * 16);
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = base + lane + u * WARP;
+      float v = dot_h8(raw[u], x + min(i, n - 1) * 8);
+      acc[0] += i < n ? v : 0.f;
+    }
+  }
+}
+
+template <int U>
+SL_HD void dot1x2_f16_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
+                        float* accA, float* accB, int lane) {
+  int n = cols >> 3;
+  for (int base = 0; base < n; base += WARP * U) {
+    uint4 ra[U], rb[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      long long i = min(base + lane + u * WARP, n - 1);
+      ra[u] = ldg_u4(rowA + i * 16);
+      rb[u] = ldg_u4(rowB + i * 16);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = base + lane + u * WARP;
+      const float* xi = x + min(i, n - 1) * 8;
+      float va = dot_h8(ra[u], xi), vb = dot_h8(rb[u], xi);
+      accA[0] += i < n ? va : 0.f;
+      accB[0] += i < n ? vb : 0.f;
+    }
+  }
+}
 
 template <int U>
 SL_HD void dot1_q8_0_r(const uint8_t* row, int cols, const float* x, float* acc, int lane) {
@@ -266,6 +331,23 @@ SL_HD void dot_q4_0_r(const uint8_t* row, int cols, const float* x, int nt, floa
   }
 }
 
+// Batched F16: matmul.cu's 16-byte path (dot_16), unchanged.
+template <int NT>
+SL_HD void dot_f16_r(const uint8_t* row, int cols, const float* x, int nt, float* acc,
+                     int lane) {
+  if constexpr (NT == 1) {
+    dot1_f16_r<F16R_U>(row, cols, x, acc, lane);
+    return;
+  }
+  dot_16<NT, false>(row, cols, x, nt, acc, lane);
+}
+
+template <int NT>
+SL_HD void dot2_f16_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
+                      float* accA, float* accB, int lane) {
+  dot1x2_f16_r<F16R_U2>(rowA, rowB, cols, x, accA, accB, lane);
+}
+
 template <int NT>
 SL_HD void dot2_q8_0_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
                        float* accA, float* accB, int lane) {
@@ -312,6 +394,14 @@ SL_HD void pf_q4_0_r(const uint8_t* row, int cols, int lane) {
     prefetch_l2(q4r_chunk(row, i));
     if ((i & 7) == 0) prefetch_l2(q4r_scale(row, i));
   }
+}
+
+template <int NT>
+SL_HD void pf_f16_r(const uint8_t* row, int cols, int lane) {
+  int n = cols >> 3;
+  if (n <= 0) return;
+#pragma unroll
+  for (int u = 0; u < F16R_U; u++) prefetch_l2(row + (long long)min(lane + u * WARP, n - 1) * 16);
 }
 
 #ifndef SLUICE_MATMUL_NO_KERNELS_R
@@ -402,4 +492,5 @@ SL_HD void pf_q4_0_r(const uint8_t* row, int cols, int lane) {
 
 ALL_R(q8_0_r, Q8_0R_BYTES)
 ALL_R(q4_0_r, Q4_0R_BYTES)
+ALL_R(f16_r, 512)
 #endif

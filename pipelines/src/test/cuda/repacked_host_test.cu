@@ -5,7 +5,7 @@
 // in turn (partial sums added as warp_sum does) and compared with a transcription of ggml's
 // dequantize_row_* of the GGUF bytes. Built and run by CudaWeightLayoutTest with nvcc; prints "OK".
 //
-// File: repeated cases of int32 ggml type id (8 = Q8_0, 2 = Q4_0), rows, cols (little-endian),
+// File: repeated cases of int32 ggml type id (8 = Q8_0, 2 = Q4_0, 1 = F16), rows, cols (LE),
 // then rows x rowBytes GGUF bytes, then as many repacked bytes.
 #include <cmath>
 #include <cstdio>
@@ -22,7 +22,9 @@ static float h2f(const uint8_t* p) {
 
 // ggml-quants.c dequantize_row_q8_0 / _q4_0 (transcribed)
 static void ggml_row(int type, const uint8_t* x, float* y, int k) {
-  if (type == 8) {
+  if (type == 1) {
+    for (int i = 0; i < k; i++) y[i] = h2f(x + 2 * i);
+  } else if (type == 8) {
     for (int i = 0; i < k / 32; i++) {
       const uint8_t* b = x + 34 * i;
       float d = h2f(b);
@@ -54,16 +56,20 @@ static void dot(int type, const uint8_t* row, int cols, const float* x, int nt, 
                 int lane) {
   if (type == 8)
     dot_q8_0_r<NT>(row, cols, x, nt, acc, lane);
-  else
+  else if (type == 2)
     dot_q4_0_r<NT>(row, cols, x, nt, acc, lane);
+  else
+    dot_f16_r<NT>(row, cols, x, nt, acc, lane);
 }
 
 static void dot2(int type, const uint8_t* a, const uint8_t* b, int cols, const float* x,
                  float* accA, float* accB, int lane) {
   if (type == 8)
     dot2_q8_0_r<1>(a, b, cols, x, accA, accB, lane);
-  else
+  else if (type == 2)
     dot2_q4_0_r<1>(a, b, cols, x, accA, accB, lane);
+  else
+    dot2_f16_r<1>(a, b, cols, x, accA, accB, lane);
 }
 
 static bool close_enough(double got, double want, double mag) {
@@ -84,8 +90,8 @@ int main(int argc, char** argv) {
   int32_t hdr[3];
   while (fread(hdr, 4, 3, f) == 3) {
     int type = hdr[0], rows = hdr[1], cols = hdr[2];
-    const char* name = type == 8 ? "Q8_0" : "Q4_0";
-    int ub = type == 8 ? Q8_0R_BYTES : Q4_0R_BYTES;
+    const char* name = type == 8 ? "Q8_0" : type == 2 ? "Q4_0" : "F16";
+    int ub = type == 8 ? Q8_0R_BYTES : type == 2 ? Q4_0R_BYTES : 512;
     size_t rowBytes = (size_t)cols / QR_G * ub;
     std::vector<uint8_t> gguf(rows * rowBytes), packed(rows * rowBytes + 16);
     if (fread(gguf.data(), 1, gguf.size(), f) != gguf.size() ||
@@ -100,7 +106,9 @@ int main(int argc, char** argv) {
     for (int r = 0; r < rows; r++)
       for (int i = 0; i < cols; i++) {
         const uint8_t* row = packed.data() + r * rowBytes;
-        float a = type == 8 ? deq_q8_0_r(row, i) : deq_q4_0_r(row, i);
+        float a = type == 8   ? deq_q8_0_r(row, i)
+                  : type == 2 ? deq_q4_0_r(row, i)
+                              : deq_f16_r(row, i);
         if (a != ref[(size_t)r * cols + i] && bad++ < 5)
           printf("FAIL deq %s %dx%d row %d col %d: %g vs ggml %g\n", name, rows, cols, r, i, a,
                  ref[(size_t)r * cols + i]);

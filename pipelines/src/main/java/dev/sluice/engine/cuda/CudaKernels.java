@@ -563,18 +563,23 @@ final class CudaKernels implements AutoCloseable {
   /**
    * Columns a warp covers per round of loads in a single-token dot product: {@value
    * #COLS_PER_ROUND} for the GGUF kernels; repacked (matmul_repacked.cu, 4 chunks of 16 bytes per
-   * lane) 2048 for Q8_0 (16 weights per chunk) and 4096 for Q4_0 (32).
+   * lane) 2048 for Q8_0 (16 weights per chunk) and 4096 for Q4_0 (32); F16 6 chunks of 8: 1536.
    */
   static int colsPerRound(GgmlType type, boolean repacked) {
     if (!repacked) {
       return COLS_PER_ROUND;
     }
-    return WARP_LANES * REPACKED_CHUNKS * (type == GgmlType.Q4_0 ? 32 : 16);
+    return switch (type) {
+      case Q4_0 -> WARP_LANES * REPACKED_CHUNKS * 32;
+      case F16 -> WARP_LANES * F16_CHUNKS * 8;
+      default -> WARP_LANES * REPACKED_CHUNKS * 16;
+    };
   }
 
   private static final int WARP_LANES = 32;
-  // matmul_repacked.cu's Q8R_U / Q4R_U
+  // matmul_repacked.cu's Q8R_U / Q4R_U and F16R_U (16-byte chunks per lane per round)
   private static final int REPACKED_CHUNKS = 4;
+  private static final int F16_CHUNKS = 6;
 
   private static int gridFor1(int rows, int split) {
     int rowsPerBlock = WARPS1 / split;

@@ -224,8 +224,8 @@ final class CudaModelRunner implements ModelRunner {
     }
     if (layout == CudaWeightLayout.REPACKED) {
       log.info(
-          "weight layout repacked: {} matrices repacked for 16-byte loads (Q8_0/Q4_0 of width %"
-              + " 256), the others as in the file",
+          "weight layout repacked: {} matrices on the repacked kernels (Q8_0/Q4_0 regrouped for"
+              + " 16-byte loads, F16 as is; width % 256), the others as in the file",
           repackedMatrices);
     }
   }
@@ -265,10 +265,11 @@ final class CudaModelRunner implements ModelRunner {
       return known;
     }
     long d = track(backend.alloc(t.data().byteSize()));
-    if (repack) {
+    if (repack && CudaWeightLayout.movesBytes(t.type())) {
       uploadRepacked(d, t.type(), t.data(), cols);
       repackedMatrices++;
     } else {
+      repackedMatrices += repack ? 1 : 0; // F16: same bytes, repacked-layout kernels
       backend.upload(d, t.data());
     }
     if (t.data().isNative()) {

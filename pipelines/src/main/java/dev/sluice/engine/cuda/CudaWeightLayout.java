@@ -12,8 +12,10 @@ import java.util.Locale;
  *   <li>{@link #GGUF} (default): every matrix as in the file; the kernels of {@code matmul.cu}.
  *       Verified on an H200 (52 gpu tests, run 3).
  *   <li>{@link #REPACKED}: Q8_0 and Q4_0 matrices whose width is a multiple of {@value #GROUP} are
- *       regrouped at upload so the decode kernels issue 16-byte loads (kernels of {@code
- *       matmul_repacked.cu}); every other matrix stays as in the file. Not yet measured on a GPU.
+ *       regrouped at upload so the decode kernels issue 16-byte loads, and F16 matrices of such
+ *       widths (already 16-byte friendly: their bytes do not move) run through the same family of
+ *       kernels ({@code matmul_repacked.cu}); every other matrix stays as in the file and on {@code
+ *       matmul.cu}. Not yet measured on a GPU.
  * </ul>
  *
  * <p>The repacked layout, per row, in groups of 8 ggml blocks (256 weights): the 8 blocks' quants
@@ -28,7 +30,7 @@ import java.util.Locale;
 public enum CudaWeightLayout {
   /** Every matrix in its GGUF block layout. */
   GGUF,
-  /** Q8_0 and Q4_0 matrices of width % 256 == 0 regrouped for 16-byte loads. */
+  /** Q8_0 and Q4_0 (and, unmoved, F16) matrices of width % 256 == 0 on the repacked kernels. */
   REPACKED;
 
   /** System property that selects the layout: {@code gguf} (default) or {@code repacked}. */
@@ -64,12 +66,17 @@ public enum CudaWeightLayout {
 
   /** Types that have a repacked form (and kernels for it). */
   static boolean supports(GgmlType type) {
+    return type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.F16;
+  }
+
+  /** Whether repacking moves bytes (false for F16, whose repacked form is its GGUF layout). */
+  static boolean movesBytes(GgmlType type) {
     return type == GgmlType.Q8_0 || type == GgmlType.Q4_0;
   }
 
-  /** Bytes of one group of 256 weights: 8 ggml blocks' worth. */
+  /** Bytes of one group of 256 weights (8 ggml blocks' worth for Q8_0 and Q4_0). */
   static int groupBytes(GgmlType type) {
-    return BLOCKS * type.typeSize;
+    return GROUP / type.blockSize * type.typeSize;
   }
 
   private static void checkArgs(GgmlType type, MemorySegment src, MemorySegment dst, long groups) {
@@ -98,6 +105,10 @@ public enum CudaWeightLayout {
    */
   static void repack(GgmlType type, MemorySegment src, MemorySegment dst, long groups) {
     checkArgs(type, src, dst, groups);
+    if (!movesBytes(type)) {
+      MemorySegment.copy(src, 0, dst, 0, groups * groupBytes(type));
+      return;
+    }
     int ts = type.typeSize;
     int qb = ts - 2; // quant bytes per block
     int gb = groupBytes(type);
@@ -122,6 +133,10 @@ public enum CudaWeightLayout {
   /** The inverse of {@link #repack}: GGUF blocks back from repacked groups. */
   static void unpack(GgmlType type, MemorySegment src, MemorySegment dst, long groups) {
     checkArgs(type, src, dst, groups);
+    if (!movesBytes(type)) {
+      MemorySegment.copy(src, 0, dst, 0, groups * groupBytes(type));
+      return;
+    }
     int ts = type.typeSize;
     int qb = ts - 2;
     int gb = groupBytes(type);
@@ -154,6 +169,9 @@ public enum CudaWeightLayout {
     }
     int gb = groupBytes(type);
     long rowBytes = (long) cols / GROUP * gb;
+    if (type == GgmlType.F16) {
+      return half(packed, row * rowBytes + 2L * col);
+    }
     long g = row * rowBytes + (long) (col / GROUP) * gb;
     int j = col % GROUP;
     int blk = j / 32;

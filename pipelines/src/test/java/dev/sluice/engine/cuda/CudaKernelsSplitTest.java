@@ -52,6 +52,12 @@ class CudaKernelsSplitTest {
       assertThat(s).isIn(1, 2, 4, 8);
       assertThat(9).isGreaterThanOrEqualTo(s);
     }
+    // F16 on the repacked kernels: 6 chunks of 8 per lane, 1536 columns per round
+    assertThat(CudaKernels.colsPerRound(GgmlType.F16, true)).isEqualTo(1536);
+    assertThat(CudaKernels.splitFor(GgmlType.F16, true, 1536, 1536, 5280)).as("F16 o-proj").isOne();
+    assertThat(CudaKernels.splitFor(GgmlType.F16, true, 1536, 8960, 5280))
+        .as("F16 down")
+        .isEqualTo(2);
     // the GGUF choice is unchanged by the overload
     assertThat(CudaKernels.splitFor(t, false, 1536, 8960, 8448)).isEqualTo(4);
   }

@@ -197,7 +197,8 @@ class CudaModelGpuTest {
         Arguments.of(GgmlType.Q6_K, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED),
-        Arguments.of(GgmlType.Q4_0, CudaWeightLayout.REPACKED));
+        Arguments.of(GgmlType.Q4_0, CudaWeightLayout.REPACKED),
+        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED));
   }
 
   @ParameterizedTest
@@ -375,7 +376,8 @@ class CudaModelGpuTest {
         Arguments.of(GgmlType.Q8_0, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.Q4_K, CudaWeightLayout.GGUF),
-        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED));
+        Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED),
+        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED));
   }
 
   @ParameterizedTest
