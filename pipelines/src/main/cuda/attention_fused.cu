@@ -159,10 +159,18 @@ extern "C" __global__ void __launch_bounds__(SPLIT_WARPS * WARP)
   __syncthreads();
   float* o = out + (long long)t * heads * headDim + h * headDim;
   const float* pa = partAcc + th * splits * headDim;
+  // Up to 32 splits' partials loaded together (predicated), then summed: one round of L2 loads
+  // for the usual 17-22 active splits (attention_split's unroll-8 loop with a remainder took 3).
   for (int d = threadIdx.x; d < headDim; d += blockDim.x) {
     float v = 0.f;
-#pragma unroll 8
-    for (int j = 0; j < active; j++) v += __ldcg(&pa[(long long)j * headDim + d]) * sm[j];
+    for (int j0 = 0; j0 < active; j0 += 32) {
+      float pv[32];
+#pragma unroll
+      for (int j = 0; j < 32; j++)
+        pv[j] = j0 + j < active ? __ldcg(&pa[(long long)(j0 + j) * headDim + d]) : 0.f;
+#pragma unroll
+      for (int j = 0; j < 32; j++) v += j0 + j < active ? pv[j] * sm[j0 + j] : 0.f;
+    }
     o[d] = v;
   }
   if (threadIdx.x == 0) counters[th] = 0;
