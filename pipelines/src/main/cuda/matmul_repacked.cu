@@ -52,6 +52,10 @@ SL_HD float deq_q4_0_r(const uint8_t* row, int i) {
 // (192 chunks) in one round per warp and the gate and up rows together.
 SL_HD float deq_f16_r(const uint8_t* row, int i) { return deq_f16(row, i); }
 
+// Q4_K likewise keeps its bytes (144-byte super-blocks are 16-byte aligned); this file's kernels
+// read 16 quant bytes and the 16-byte header per lane instead of matmul.cu's 4 quant bytes.
+SL_HD float deq_q4_k_r(const uint8_t* row, int i) { return deq_q4_k(row, i); }
+
 // ---- chunk addressing: chunk i of a row is 16 quant bytes ----
 // Q8_0R: chunk i = 16 weights (half a block): group i / 16, bytes 16 (i % 16), scale (i % 16) / 2.
 SL_HD const uint8_t* q8r_chunk(const uint8_t* row, int i) {
@@ -114,6 +118,35 @@ SL_HD float dot_h8(uint4 raw, const float* x) {
          (f[4] * b.x + f[5] * b.y + f[6] * b.z + f[7] * b.w);
 }
 
+// One Q4_K 16-byte quant chunk c (0..7) of a super-block with header words hd (d | dmin << 16,
+// then the 12 scale bytes) . x at the super-block's first element. Chunk c holds quant bytes
+// 16c..16c+15 of 64-element chunk qc = c / 2: low nibbles are elements 64 qc + 16 (c % 2) + k
+// (sub-block 2 qc), high nibbles the same + 32 (sub-block 2 qc + 1), as ggml's dequantize_row_q4_K.
+SL_HD float dot_q4k16(uint4 q, uint4 hd, int c, const float* xs) {
+  int qc = c >> 1;
+  float d = half_bits_to_float((uint16_t)(hd.x & 0xFFFF));
+  float dmin = half_bits_to_float((uint16_t)(hd.x >> 16));
+  float sc0, m0, sc1, m1;
+  q4k_scale_min_w(2 * qc, hd.y, hd.z, hd.w, &sc0, &m0);
+  q4k_scale_min_w(2 * qc + 1, hd.y, hd.z, hd.w, &sc1, &m1);
+  const float4* xl = reinterpret_cast<const float4*>(xs + 64 * qc + 16 * (c & 1));
+  const float4* xh = xl + 8;  // + 32 elements
+  uint32_t w[4] = {q.x, q.y, q.z, q.w};
+  float sl = 0.f, sh = 0.f, xlSum = 0.f, xhSum = 0.f;
+#pragma unroll
+  for (int k = 0; k < 4; k++) {
+    float4 a = xl[k], b = xh[k];
+    uint32_t v = w[k];
+    sl += (float)(v & 0xF) * a.x + (float)((v >> 8) & 0xF) * a.y + (float)((v >> 16) & 0xF) * a.z +
+          (float)((v >> 24) & 0xF) * a.w;
+    sh += (float)((v >> 4) & 0xF) * b.x + (float)((v >> 12) & 0xF) * b.y +
+          (float)((v >> 20) & 0xF) * b.z + (float)((v >> 28) & 0xF) * b.w;
+    xlSum += (a.x + a.y) + (a.z + a.w);
+    xhSum += (b.x + b.y) + (b.z + b.w);
+  }
+  return d * (sc0 * sl + sc1 * sh) - dmin * (m0 * xlSum + m1 * xhSum);
+}
+
 // ---- single-token dot products: U chunks per lane loaded before any arithmetic ----
 // Out-of-range chunks are loaded at a clamped (valid) index and dropped by a select, as in
 // matmul.cu's dot1_*: a part of the row costs ceil(chunks / (32 U)) dependent rounds of loads.
@@ -124,6 +157,61 @@ SL_HD float dot_h8(uint4 raw, const float* x) {
 // 48 in all, shows the 12 loads could not all be in flight together).
 #define F16R_U 6
 #define F16R_U2 4
+// Q4_K: 4 chunks (+ their 16-byte headers) per lane, 4 x 32 x 32 = 4096 weights per warp per round; the
+// gate/up pair 2 per row (a 1536-wide row is 48 chunks: one round either way).
+#define Q4KR_U 4
+#define Q4KR_U2 2
+
+template <int U>
+SL_HD void dot1_q4_k_r(const uint8_t* row, int cols, const float* x, float* acc, int lane) {
+  int n = cols >> 5;  // 16-byte chunks: 8 per 256-weight super-block
+  for (int base = 0; base < n; base += WARP * U) {
+    uint4 q[U], hd[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = min(base + lane + u * WARP, n - 1);
+      const uint8_t* blk = row + (long long)(i >> 3) * Q4_K_BYTES;
+      q[u] = ldg_u4(blk + 16 + (i & 7) * 16);
+      hd[u] = ldg_u4(blk);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = base + lane + u * WARP;
+      int ic = min(i, n - 1);
+      float v = dot_q4k16(q[u], hd[u], ic & 7, x + (ic >> 3) * QK_K);
+      acc[0] += i < n ? v : 0.f;
+    }
+  }
+}
+
+template <int U>
+SL_HD void dot1x2_q4_k_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
+                         float* accA, float* accB, int lane) {
+  int n = cols >> 5;
+  for (int base = 0; base < n; base += WARP * U) {
+    uint4 qa[U], ha[U], qb[U], hb[U];
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = min(base + lane + u * WARP, n - 1);
+      long long off = (long long)(i >> 3) * Q4_K_BYTES;
+      qa[u] = ldg_u4(rowA + off + 16 + (i & 7) * 16);
+      ha[u] = ldg_u4(rowA + off);
+      qb[u] = ldg_u4(rowB + off + 16 + (i & 7) * 16);
+      hb[u] = ldg_u4(rowB + off);
+    }
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      int i = base + lane + u * WARP;
+      int ic = min(i, n - 1);
+      const float* xs = x + (ic >> 3) * QK_K;
+      float va = dot_q4k16(qa[u], ha[u], ic & 7, xs);
+      float vb = dot_q4k16(qb[u], hb[u], ic & 7, xs);
+      accA[0] += i < n ? va : 0.f;
+      accB[0] += i < n ? vb : 0.f;
+    }
+  }
+}
+
 
 template <int U>
 SL_HD void dot1_f16_r(const uint8_t* row, int cols, const float* x, float* acc, int lane) {
@@ -342,6 +430,23 @@ SL_HD void dot_f16_r(const uint8_t* row, int cols, const float* x, int nt, float
   dot_16<NT, false>(row, cols, x, nt, acc, lane);
 }
 
+// Batched Q4_K: matmul.cu's dot_q4_k, unchanged.
+template <int NT>
+SL_HD void dot_q4_k_r(const uint8_t* row, int cols, const float* x, int nt, float* acc,
+                      int lane) {
+  if constexpr (NT == 1) {
+    dot1_q4_k_r<Q4KR_U>(row, cols, x, acc, lane);
+    return;
+  }
+  dot_q4_k<NT>(row, cols, x, nt, acc, lane);
+}
+
+template <int NT>
+SL_HD void dot2_q4_k_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
+                       float* accA, float* accB, int lane) {
+  dot1x2_q4_k_r<Q4KR_U2>(rowA, rowB, cols, x, accA, accB, lane);
+}
+
 template <int NT>
 SL_HD void dot2_f16_r(const uint8_t* rowA, const uint8_t* rowB, int cols, const float* x,
                       float* accA, float* accB, int lane) {
@@ -402,6 +507,19 @@ SL_HD void pf_f16_r(const uint8_t* row, int cols, int lane) {
   if (n <= 0) return;
 #pragma unroll
   for (int u = 0; u < F16R_U; u++) prefetch_l2(row + (long long)min(lane + u * WARP, n - 1) * 16);
+}
+
+template <int NT>
+SL_HD void pf_q4_k_r(const uint8_t* row, int cols, int lane) {
+  int n = cols >> 5;
+  if (n <= 0) return;
+#pragma unroll
+  for (int u = 0; u < Q4KR_U2; u++) {
+    int i = min(lane + u * WARP, n - 1);
+    const uint8_t* blk = row + (long long)(i >> 3) * Q4_K_BYTES;
+    prefetch_l2(blk + 16 + (i & 7) * 16);
+    if ((i & 7) == 0) prefetch_l2(blk);
+  }
 }
 
 #ifndef SLUICE_MATMUL_NO_KERNELS_R
@@ -493,4 +611,5 @@ SL_HD void pf_f16_r(const uint8_t* row, int cols, int lane) {
 ALL_R(q8_0_r, Q8_0R_BYTES)
 ALL_R(q4_0_r, Q4_0R_BYTES)
 ALL_R(f16_r, 512)
+ALL_R(q4_k_r, Q4_K_BYTES)
 #endif

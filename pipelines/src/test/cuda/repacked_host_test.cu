@@ -5,7 +5,7 @@
 // in turn (partial sums added as warp_sum does) and compared with a transcription of ggml's
 // dequantize_row_* of the GGUF bytes. Built and run by CudaWeightLayoutTest with nvcc; prints "OK".
 //
-// File: repeated cases of int32 ggml type id (8 = Q8_0, 2 = Q4_0, 1 = F16), rows, cols (LE),
+// File: repeated cases of int32 ggml type id (8 Q8_0, 2 Q4_0, 1 F16, 12 Q4_K), rows, cols (LE),
 // then rows x rowBytes GGUF bytes, then as many repacked bytes.
 #include <cmath>
 #include <cstdio>
@@ -20,10 +20,39 @@ static float h2f(const uint8_t* p) {
   return __half2float(__ushort_as_half(b));
 }
 
-// ggml-quants.c dequantize_row_q8_0 / _q4_0 (transcribed)
+static void ggml_scale_min(int j, const uint8_t* q, uint8_t* d, uint8_t* m) {
+  if (j < 4) {
+    *d = q[j] & 63;
+    *m = q[j + 4] & 63;
+  } else {
+    *d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
+
+// ggml-quants.c dequantize_row_f16 / _q4_K / _q8_0 / _q4_0 (transcribed)
 static void ggml_row(int type, const uint8_t* x, float* y, int k) {
   if (type == 1) {
     for (int i = 0; i < k; i++) y[i] = h2f(x + 2 * i);
+  } else if (type == 12) {
+    for (int i = 0; i < k / 256; i++) {
+      const uint8_t* b = x + 144 * i;
+      const uint8_t* q = b + 16;
+      float d = h2f(b), min = h2f(b + 2);
+      float* yy = y + 256 * i;
+      int is = 0;
+      uint8_t sc, m;
+      for (int j = 0; j < 256; j += 64) {
+        ggml_scale_min(is + 0, b + 4, &sc, &m);
+        float d1 = d * sc, m1 = min * m;
+        ggml_scale_min(is + 1, b + 4, &sc, &m);
+        float d2 = d * sc, m2 = min * m;
+        for (int l = 0; l < 32; ++l) *yy++ = d1 * (q[l] & 0xF) - m1;
+        for (int l = 0; l < 32; ++l) *yy++ = d2 * (q[l] >> 4) - m2;
+        q += 32;
+        is += 2;
+      }
+    }
   } else if (type == 8) {
     for (int i = 0; i < k / 32; i++) {
       const uint8_t* b = x + 34 * i;
@@ -58,6 +87,8 @@ static void dot(int type, const uint8_t* row, int cols, const float* x, int nt, 
     dot_q8_0_r<NT>(row, cols, x, nt, acc, lane);
   else if (type == 2)
     dot_q4_0_r<NT>(row, cols, x, nt, acc, lane);
+  else if (type == 12)
+    dot_q4_k_r<NT>(row, cols, x, nt, acc, lane);
   else
     dot_f16_r<NT>(row, cols, x, nt, acc, lane);
 }
@@ -68,6 +99,8 @@ static void dot2(int type, const uint8_t* a, const uint8_t* b, int cols, const f
     dot2_q8_0_r<1>(a, b, cols, x, accA, accB, lane);
   else if (type == 2)
     dot2_q4_0_r<1>(a, b, cols, x, accA, accB, lane);
+  else if (type == 12)
+    dot2_q4_k_r<1>(a, b, cols, x, accA, accB, lane);
   else
     dot2_f16_r<1>(a, b, cols, x, accA, accB, lane);
 }
@@ -90,8 +123,8 @@ int main(int argc, char** argv) {
   int32_t hdr[3];
   while (fread(hdr, 4, 3, f) == 3) {
     int type = hdr[0], rows = hdr[1], cols = hdr[2];
-    const char* name = type == 8 ? "Q8_0" : type == 2 ? "Q4_0" : "F16";
-    int ub = type == 8 ? Q8_0R_BYTES : type == 2 ? Q4_0R_BYTES : 512;
+    const char* name = type == 8 ? "Q8_0" : type == 2 ? "Q4_0" : type == 12 ? "Q4_K" : "F16";
+    int ub = type == 8 ? Q8_0R_BYTES : type == 2 ? Q4_0R_BYTES : type == 12 ? Q4_K_BYTES : 512;
     size_t rowBytes = (size_t)cols / QR_G * ub;
     std::vector<uint8_t> gguf(rows * rowBytes), packed(rows * rowBytes + 16);
     if (fread(gguf.data(), 1, gguf.size(), f) != gguf.size() ||
@@ -108,6 +141,7 @@ int main(int argc, char** argv) {
         const uint8_t* row = packed.data() + r * rowBytes;
         float a = type == 8   ? deq_q8_0_r(row, i)
                   : type == 2 ? deq_q4_0_r(row, i)
+                  : type == 12 ? deq_q4_k_r(row, i)
                               : deq_f16_r(row, i);
         if (a != ref[(size_t)r * cols + i] && bad++ < 5)
           printf("FAIL deq %s %dx%d row %d col %d: %g vs ggml %g\n", name, rows, cols, r, i, a,

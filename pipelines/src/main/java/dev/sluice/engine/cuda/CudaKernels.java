@@ -563,7 +563,8 @@ final class CudaKernels implements AutoCloseable {
   /**
    * Columns a warp covers per round of loads in a single-token dot product: {@value
    * #COLS_PER_ROUND} for the GGUF kernels; repacked (matmul_repacked.cu, 4 chunks of 16 bytes per
-   * lane) 2048 for Q8_0 (16 weights per chunk) and 4096 for Q4_0 (32); F16 6 chunks of 8: 1536.
+   * lane) 2048 for Q8_0 (16 weights per chunk) and 4096 for Q4_0 and Q4_K (32); F16 6 chunks of 8:
+   * 1536.
    */
   static int colsPerRound(GgmlType type, boolean repacked) {
     if (!repacked) {
@@ -572,6 +573,7 @@ final class CudaKernels implements AutoCloseable {
     return switch (type) {
       case Q4_0 -> WARP_LANES * REPACKED_CHUNKS * 32;
       case F16 -> WARP_LANES * F16_CHUNKS * 8;
+      case Q4_K -> WARP_LANES * REPACKED_CHUNKS * 32;
       default -> WARP_LANES * REPACKED_CHUNKS * 16;
     };
   }

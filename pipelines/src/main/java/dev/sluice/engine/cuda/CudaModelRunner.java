@@ -225,7 +225,7 @@ final class CudaModelRunner implements ModelRunner {
     if (layout == CudaWeightLayout.REPACKED) {
       log.info(
           "weight layout repacked: {} matrices on the repacked kernels (Q8_0/Q4_0 regrouped for"
-              + " 16-byte loads, F16 as is; width % 256), the others as in the file",
+              + " 16-byte loads, F16/Q4_K as is; width % 256), the others as in the file",
           repackedMatrices);
     }
   }
@@ -269,7 +269,7 @@ final class CudaModelRunner implements ModelRunner {
       uploadRepacked(d, t.type(), t.data(), cols);
       repackedMatrices++;
     } else {
-      repackedMatrices += repack ? 1 : 0; // F16: same bytes, repacked-layout kernels
+      repackedMatrices += repack ? 1 : 0; // F16, Q4_K: same bytes, repacked-layout kernels
       backend.upload(d, t.data());
     }
     if (t.data().isNative()) {

@@ -66,10 +66,16 @@ public enum CudaWeightLayout {
 
   /** Types that have a repacked form (and kernels for it). */
   static boolean supports(GgmlType type) {
-    return type == GgmlType.Q8_0 || type == GgmlType.Q4_0 || type == GgmlType.F16;
+    return type == GgmlType.Q8_0
+        || type == GgmlType.Q4_0
+        || type == GgmlType.F16
+        || type == GgmlType.Q4_K;
   }
 
-  /** Whether repacking moves bytes (false for F16, whose repacked form is its GGUF layout). */
+  /**
+   * Whether repacking moves bytes (false for F16 and Q4_K, whose rows are 16-byte friendly already:
+   * their repacked form is the GGUF layout, read by the repacked kernels).
+   */
   static boolean movesBytes(GgmlType type) {
     return type == GgmlType.Q8_0 || type == GgmlType.Q4_0;
   }
@@ -172,6 +178,9 @@ public enum CudaWeightLayout {
     if (type == GgmlType.F16) {
       return half(packed, row * rowBytes + 2L * col);
     }
+    if (type == GgmlType.Q4_K) {
+      return q4k(packed, row * rowBytes + (long) (col / GROUP) * gb, col % GROUP);
+    }
     long g = row * rowBytes + (long) (col / GROUP) * gb;
     int j = col % GROUP;
     int blk = j / 32;
@@ -187,6 +196,29 @@ public enum CudaWeightLayout {
     int b = Byte.toUnsignedInt(packed.get(ValueLayout.JAVA_BYTE, g + blk * 16L + (e & 15)));
     int q = e < 16 ? (b & 0xF) : (b >> 4);
     return half(packed, g + 128 + blk * 2L) * (q - 8);
+  }
+
+  // Element j of the Q4_K super-block at b (sluice_common.cuh's deq_q4_k).
+  private static float q4k(MemorySegment s, long b, int j) {
+    int chunk = j / 64;
+    int within = j % 64;
+    int sub = chunk * 2 + (within >= 32 ? 1 : 0);
+    int sc;
+    int m;
+    if (sub < 4) {
+      sc = u8(s, b + 4 + sub) & 63;
+      m = u8(s, b + 4 + sub + 4) & 63;
+    } else {
+      sc = (u8(s, b + 4 + sub + 4) & 0xF) | ((u8(s, b + 4 + sub - 4) >> 6) << 4);
+      m = (u8(s, b + 4 + sub + 4) >> 4) | ((u8(s, b + 4 + sub) >> 6) << 4);
+    }
+    int qb = u8(s, b + 16 + chunk * 32 + within % 32);
+    int q = within < 32 ? (qb & 0xF) : (qb >> 4);
+    return half(s, b) * sc * q - half(s, b + 2) * m;
+  }
+
+  private static int u8(MemorySegment s, long off) {
+    return Byte.toUnsignedInt(s.get(ValueLayout.JAVA_BYTE, off));
   }
 
   private static float half(MemorySegment s, long off) {

@@ -16,10 +16,10 @@ import java.util.Locale;
  * and 16 sequences (context {@value #CONTEXT}), the weight bandwidth that implies against the
  * device's measured copy bandwidth, and prefill TFLOP/s for one {@value #PREFILL}-token prompt.
  *
- * <p>Usage: {@code CudaBench [Q8_0,Q8_0:repacked,F16,F16:repacked,Q4_K] [--small]}: each entry a
- * weight type, optionally {@code :repacked} for {@link CudaWeightLayout#REPACKED} (default: the
- * GGUF layout), so one run compares both layouts; {@code --small} runs a tiny shape (a smoke run of
- * the harness itself).
+ * <p>Usage: {@code CudaBench [Q8_0,Q8_0:repacked,F16,F16:repacked,Q4_K,Q4_K:repacked] [--small]}:
+ * each entry a weight type, optionally {@code :repacked} for {@link CudaWeightLayout#REPACKED}
+ * (default: the GGUF layout), so one run compares both layouts; {@code --small} runs a tiny shape
+ * (a smoke run of the harness itself).
  */
 public final class CudaBench {
   static final int CONTEXT = 256;
@@ -47,7 +47,7 @@ public final class CudaBench {
   public static void main(String[] args) {
     // Q8_0 in both layouts first: the comparison the next GPU run is for
     List<Config> configs = new ArrayList<>();
-    for (String c : "Q8_0,Q8_0:repacked,F16,F16:repacked,Q4_K".split(",")) {
+    for (String c : "Q8_0,Q8_0:repacked,F16,F16:repacked,Q4_K,Q4_K:repacked".split(",")) {
       configs.add(Config.parse(c));
     }
     boolean small = false;

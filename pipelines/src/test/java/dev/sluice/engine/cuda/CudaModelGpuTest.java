@@ -198,7 +198,8 @@ class CudaModelGpuTest {
         Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED),
         Arguments.of(GgmlType.Q4_0, CudaWeightLayout.REPACKED),
-        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED));
+        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED),
+        Arguments.of(GgmlType.Q4_K, CudaWeightLayout.REPACKED));
   }
 
   @ParameterizedTest
@@ -377,7 +378,8 @@ class CudaModelGpuTest {
         Arguments.of(GgmlType.F16, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.Q4_K, CudaWeightLayout.GGUF),
         Arguments.of(GgmlType.Q8_0, CudaWeightLayout.REPACKED),
-        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED));
+        Arguments.of(GgmlType.F16, CudaWeightLayout.REPACKED),
+        Arguments.of(GgmlType.Q4_K, CudaWeightLayout.REPACKED));
   }
 
   @ParameterizedTest

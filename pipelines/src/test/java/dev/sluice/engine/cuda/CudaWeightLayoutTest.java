@@ -33,7 +33,7 @@ class CudaWeightLayoutTest {
   @ParameterizedTest
   @EnumSource(
       value = GgmlType.class,
-      names = {"Q8_0", "Q4_0", "F16"})
+      names = {"Q8_0", "Q4_0", "F16", "Q4_K"})
   void repackThenUnpackGivesTheOriginalBytes(GgmlType type) {
     // 1100 rows x 256 = 1100 groups: more than one staging chunk (1024 groups)
     for (int[] shape : new int[][] {{3, 256}, {5, 1536}, {1100, 256}, {2, 8960}}) {
@@ -62,7 +62,7 @@ class CudaWeightLayoutTest {
   @ParameterizedTest
   @EnumSource(
       value = GgmlType.class,
-      names = {"Q8_0", "Q4_0", "F16"})
+      names = {"Q8_0", "Q4_0", "F16", "Q4_K"})
   void kernelAddressingDecodesWhatGgmlDecodes(GgmlType type) {
     int rows = 7;
     for (int cols : new int[] {256, 1536, 2304}) {
@@ -112,7 +112,8 @@ class CudaWeightLayoutTest {
     assertThat(r.repacks(GgmlType.F16, 1536)).as("F16: same bytes, repacked kernels").isTrue();
     assertThat(CudaWeightLayout.movesBytes(GgmlType.F16)).isFalse();
     assertThat(r.repacks(GgmlType.BF16, 1536)).isFalse();
-    assertThat(r.repacks(GgmlType.Q4_K, 1536)).isFalse();
+    assertThat(r.repacks(GgmlType.Q4_K, 1536)).as("Q4_K: same bytes, repacked kernels").isTrue();
+    assertThat(r.repacks(GgmlType.Q6_K, 1536)).isFalse();
     assertThat(CudaWeightLayout.GGUF.repacks(GgmlType.Q8_0, 1536)).isFalse();
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment s = arena.allocate(1000);
@@ -146,7 +147,7 @@ class CudaWeightLayoutTest {
     try (Arena arena = Arena.ofConfined();
         OutputStream out = Files.newOutputStream(cases);
         DataOutputStream d = new DataOutputStream(out)) {
-      for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16)) {
+      for (GgmlType type : List.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.F16, GgmlType.Q4_K)) {
         // 2304 = 9 groups: uneven split-K parts; 8960: the FFN width
         for (int cols : new int[] {256, 1536, 2304, 8960}) {
           int rows = 3;
@@ -165,6 +166,6 @@ class CudaWeightLayoutTest {
       }
     }
     assertThat(CudaKernelSourcesTest.run(List.of(exe.toString(), cases.toString()), tmp))
-        .contains("OK 12 cases");
+        .contains("OK 16 cases");
   }
 }
