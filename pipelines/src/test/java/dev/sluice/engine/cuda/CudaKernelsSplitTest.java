@@ -58,6 +58,11 @@ class CudaKernelsSplitTest {
     assertThat(CudaKernels.splitFor(GgmlType.F16, true, 1536, 8960, 5280))
         .as("F16 down")
         .isEqualTo(2);
+    // Q4_K: 4 chunks of 32 weights per lane; down at 3 blocks of 8 warps per SM (70 registers)
+    assertThat(CudaKernels.colsPerRound(GgmlType.Q4_K, true)).isEqualTo(4096);
+    assertThat(CudaKernels.splitFor(GgmlType.Q4_K, true, 1536, 8960, 3168))
+        .as("Q4_K down")
+        .isEqualTo(2);
     // the GGUF choice is unchanged by the overload
     assertThat(CudaKernels.splitFor(t, false, 1536, 8960, 8448)).isEqualTo(4);
   }
