@@ -137,7 +137,7 @@ public final class CudaBench {
     // embedding table is read one row per token, not streamed
     System.out.printf(
         Locale.ROOT,
-        "%s %s: %.2f GB of streamed weights (%d matrices repacked), loaded in %.1f s%n",
+        "%s %s: %.2f GB of streamed weights (%d matrices on the repacked kernels), loaded in %.1f s%n",
         name,
         label,
         weightBytes / 1e9,
