@@ -27,10 +27,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A model on one GPU: weights in device memory in their GGUF type, the paged KV cache (float32, per
- * layer {@code (numBlocks * blockSize, kvDim)} for keys and the same for values), activation
- * scratch sized for the largest batch seen so far, and pinned host buffers for the step's metadata
- * and logits.
+ * A model on one GPU: weights in device memory in their GGUF type (laid out per {@link
+ * CudaWeightLayout}: as in the file, or Q8_0/Q4_0 regrouped for 16-byte loads), the paged KV cache
+ * (float32, per layer {@code (numBlocks * blockSize, kvDim)} for keys and the same for values),
+ * activation scratch sized for the largest batch seen so far, and pinned host buffers for the
+ * step's metadata and logits.
  *
  * <p>A step uploads one small metadata block (tokens, per-token position, sequence and cache slot,
  * logit rows, block tables), runs the layers as a fixed sequence of kernels on the backend's stream
@@ -38,7 +39,9 @@ import org.slf4j.LoggerFactory;
  * batch shape into a CUDA graph and replayed, which removes the per-kernel launch cost that would
  * otherwise dominate single-sequence decode; property {@code sluice.cuda.graphs=false} turns that
  * off. Inputs are validated on the host before anything is launched, so a bad token id or block id
- * fails the call with an {@link IllegalArgumentException} instead of faulting the device.
+ * fails the call with an {@link IllegalArgumentException} instead of faulting the device. With
+ * {@code sluice.cuda.fuseRope=true}, decode steps (one token per sequence) rotate q and k and store
+ * the KV pair inside the attention kernel instead of a separate {@code rope_store} launch.
  */
 final class CudaModelRunner implements ModelRunner {
   private static final Logger log = LoggerFactory.getLogger(CudaModelRunner.class);
@@ -352,7 +355,10 @@ final class CudaModelRunner implements ModelRunner {
     return layout;
   }
 
-  /** Matrices uploaded in the repacked layout (0 for {@link CudaWeightLayout#GGUF}). */
+  /**
+   * Matrices on the repacked-layout kernels (Q8_0/Q4_0 regrouped, F16/Q4_K unmoved); 0 for {@link
+   * CudaWeightLayout#GGUF}.
+   */
   int repackedMatrices() {
     return repackedMatrices;
   }
