@@ -119,7 +119,7 @@ final class VectorMatMul {
     if (T == 1) {
       decodeLoop(w, x, out, r0, r1, sc);
     } else {
-      batchedLoop(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1, sc);
+      BatchedMatMul.multiply(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1);
     }
   }
 
