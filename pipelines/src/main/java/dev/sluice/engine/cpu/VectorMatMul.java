@@ -66,11 +66,8 @@ final class VectorMatMul {
   // not intrinsified and fell back to Java code. Vector helpers are spelled out inline: past its
   // node-count cutoff C2 stops inlining small methods that take or return vectors, and boxes.
   //
-  // T >= 2 (batched): four weight rows are decoded into a per-thread float buffer, then a 4-row x
-  // 4-activation register-blocked kernel does 16 FMAs per 8 loads over a cache-sized tile of
-  // activation rows. The weight bytes leave memory once per tile (once per call for T up to
-  // ~28..170 depending on the width); the activations are the 8-bit-quantized values dequantized
-  // to float, so the numerics still follow llama.cpp's activation quantization.
+  // T >= 2 (batched) is BatchedMatMul: decoded weight rows times the 8-bit-quantized activations
+  // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
   //
   // Lane sums go through an array in a fixed order: reduceLanes(ADD) leaves the order unspecified
   // and it does differ between the interpreter and C2, which made results depend on JIT warm-up.
@@ -79,27 +76,8 @@ final class VectorMatMul {
   private static final class Scratch {
     final Q8Activations act = new Q8Activations();
 
-    /** (cols / 16): d * scale of each sub-block of the current k-quant row (batched decode). */
-    float[] scale = new float[0];
-
-    /** (cols / 32): Q4_K only, dmin * min of each sub-block of the current row. */
-    float[] min = new float[0];
-
-    /** (4, cols): four decoded weight rows for the batched kernel. */
-    float[] rowQuad = new float[0];
-
     /** Vector lanes spilled for a fixed-order sum: 16 accumulators. */
     final float[] lanes = new float[16 * Math.max(L, 1)];
-
-    void ensureRow(int cols) {
-      if (scale.length < cols / 16 + 1) {
-        scale = new float[cols / 16 + 1];
-        min = new float[cols / 32 + 1];
-      }
-      if (rowQuad.length < 4 * cols) {
-        rowQuad = new float[4 * cols];
-      }
-    }
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -108,7 +86,6 @@ final class VectorMatMul {
   static void run(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     Scratch sc = SCRATCH.get();
     int cols = w.cols();
-    sc.ensureRow(cols);
     Q8Activations a = sc.act;
     GgmlType type = w.type();
     switch (type) {
@@ -119,7 +96,7 @@ final class VectorMatMul {
     if (T == 1) {
       decodeLoop(w, x, out, r0, r1, sc);
     } else {
-      batchedLoop(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1, sc);
+      BatchedMatMul.multiply(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1);
     }
   }
 
@@ -145,54 +122,6 @@ final class VectorMatMul {
     }
   }
 
-  /**
-   * Activation rows per tile of the batched path: about 1 MiB of float activations, so that a tile
-   * stays in L2/L3 while every row quad of the range passes over it (a 512-token prefill chunk is
-   * tens of megabytes). Weight rows are decoded again for each tile, a few percent at these sizes;
-   * batched decode (T <= 16) fits one tile for widths up to 16384.
-   */
-  static int batchTile(int cols) {
-    return Math.max(4, (262144 / cols) & ~3);
-  }
-
-  private static void batchedLoop(
-      GgufTensor w, float[] xf, int T, float[] out, int r0, int r1, Scratch sc) {
-    int tile = batchTile(w.cols());
-    for (int t0 = 0; t0 < T; t0 += tile) {
-      batchedTile(w, xf, t0, Math.min(T, t0 + tile), out, r0, r1, sc);
-    }
-  }
-
-  private static void batchedTile(
-      GgufTensor w, float[] xf, int tBegin, int tEnd, float[] out, int r0, int r1, Scratch sc) {
-    int rows = w.rows();
-    int cols = w.cols();
-    float[] quad = sc.rowQuad;
-    for (int r = r0; r < r1; r += 4) {
-      // Past the end of the range the last row is repeated; its results are the same value.
-      int ra = Math.min(r + 1, r1 - 1);
-      int rb = Math.min(r + 2, r1 - 1);
-      int rc = Math.min(r + 3, r1 - 1);
-      decodeRowFast(w, r, quad, 0, sc);
-      decodeRowFast(w, ra, quad, cols, sc);
-      decodeRowFast(w, rb, quad, 2 * cols, sc);
-      decodeRowFast(w, rc, quad, 3 * cols, sc);
-      int t = tBegin;
-      for (; t + 4 <= tEnd; t += 4) {
-        dense4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes);
-        finish4x4(quad, xf, cols, t, t + 1, t + 2, t + 3, sc.lanes, out, rows, r, ra, rb, rc);
-      }
-      if (tEnd - t == 1) {
-        dense4x1(quad, xf, cols, t, sc.lanes);
-        finish4(quad, xf, cols, t, sc.lanes, 0, out, rows, r, ra, rb, rc);
-      } else if (tEnd - t > 1) {
-        int t2 = Math.min(t + 2, tEnd - 1);
-        dense4x4(quad, xf, cols, t, t + 1, t2, tEnd - 1, sc.lanes);
-        finish4x4(quad, xf, cols, t, t + 1, t2, tEnd - 1, sc.lanes, out, rows, r, ra, rb, rc);
-      }
-    }
-  }
-
   private static float lanesSum(float[] lanes, int from) {
     // Four interleaved partial sums: a fixed order, without one long dependency chain.
     float s0 = 0f;
@@ -206,310 +135,6 @@ final class VectorMatMul {
       s3 += lanes[i + 3];
     }
     return (s0 + s1) + (s2 + s3);
-  }
-
-  // ----------------------------------------------------------------------- batched kernels
-
-  /**
-   * Four decoded rows (at 0, n, 2n, 3n in w) times activation rows t0..t3 of xf: 16 accumulators, 8
-   * loads per 16 FMAs. Spills the accumulators to lanes[(4 * row + t) * L ..] for {@link
-   * #finish4x4}; the vector tail (n % L columns) is left to it.
-   */
-  private static void dense4x4(
-      float[] w, float[] xf, int n, int t0, int t1, int t2, int t3, float[] lanes) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector a1 = a0;
-    FloatVector a2 = a0;
-    FloatVector a3 = a0;
-    FloatVector b0 = a0;
-    FloatVector b1 = a0;
-    FloatVector b2 = a0;
-    FloatVector b3 = a0;
-    FloatVector c0 = a0;
-    FloatVector c1 = a0;
-    FloatVector c2 = a0;
-    FloatVector c3 = a0;
-    FloatVector d0 = a0;
-    FloatVector d1 = a0;
-    FloatVector d2 = a0;
-    FloatVector d3 = a0;
-    int o0 = t0 * n;
-    int o1 = t1 * n;
-    int o2 = t2 * n;
-    int o3 = t3 * n;
-    int end = n - n % L;
-    for (int c = 0; c < end; c += L) {
-      FloatVector x0 = FloatVector.fromArray(FS, xf, o0 + c);
-      FloatVector x1 = FloatVector.fromArray(FS, xf, o1 + c);
-      FloatVector x2 = FloatVector.fromArray(FS, xf, o2 + c);
-      FloatVector x3 = FloatVector.fromArray(FS, xf, o3 + c);
-      FloatVector w0 = FloatVector.fromArray(FS, w, c);
-      a0 = w0.fma(x0, a0);
-      a1 = w0.fma(x1, a1);
-      a2 = w0.fma(x2, a2);
-      a3 = w0.fma(x3, a3);
-      FloatVector w1 = FloatVector.fromArray(FS, w, n + c);
-      b0 = w1.fma(x0, b0);
-      b1 = w1.fma(x1, b1);
-      b2 = w1.fma(x2, b2);
-      b3 = w1.fma(x3, b3);
-      FloatVector w2 = FloatVector.fromArray(FS, w, 2 * n + c);
-      c0 = w2.fma(x0, c0);
-      c1 = w2.fma(x1, c1);
-      c2 = w2.fma(x2, c2);
-      c3 = w2.fma(x3, c3);
-      FloatVector w3 = FloatVector.fromArray(FS, w, 3 * n + c);
-      d0 = w3.fma(x0, d0);
-      d1 = w3.fma(x1, d1);
-      d2 = w3.fma(x2, d2);
-      d3 = w3.fma(x3, d3);
-    }
-    a0.intoArray(lanes, 0);
-    a1.intoArray(lanes, L);
-    a2.intoArray(lanes, 2 * L);
-    a3.intoArray(lanes, 3 * L);
-    b0.intoArray(lanes, 4 * L);
-    b1.intoArray(lanes, 5 * L);
-    b2.intoArray(lanes, 6 * L);
-    b3.intoArray(lanes, 7 * L);
-    c0.intoArray(lanes, 8 * L);
-    c1.intoArray(lanes, 9 * L);
-    c2.intoArray(lanes, 10 * L);
-    c3.intoArray(lanes, 11 * L);
-    d0.intoArray(lanes, 12 * L);
-    d1.intoArray(lanes, 13 * L);
-    d2.intoArray(lanes, 14 * L);
-    d3.intoArray(lanes, 15 * L);
-  }
-
-  /** Four decoded rows times one activation row; spills to lanes[row * 4 * L ..]. */
-  private static void dense4x1(float[] w, float[] xf, int n, int t, float[] lanes) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector b0 = a0;
-    FloatVector c0 = a0;
-    FloatVector d0 = a0;
-    int o = t * n;
-    int end = n - n % L;
-    for (int c = 0; c < end; c += L) {
-      FloatVector x0 = FloatVector.fromArray(FS, xf, o + c);
-      a0 = FloatVector.fromArray(FS, w, c).fma(x0, a0);
-      b0 = FloatVector.fromArray(FS, w, n + c).fma(x0, b0);
-      c0 = FloatVector.fromArray(FS, w, 2 * n + c).fma(x0, c0);
-      d0 = FloatVector.fromArray(FS, w, 3 * n + c).fma(x0, d0);
-    }
-    a0.intoArray(lanes, 0);
-    b0.intoArray(lanes, 4 * L);
-    c0.intoArray(lanes, 8 * L);
-    d0.intoArray(lanes, 12 * L);
-  }
-
-  private static void finish4x4(
-      float[] w,
-      float[] xf,
-      int n,
-      int t0,
-      int t1,
-      int t2,
-      int t3,
-      float[] lanes,
-      float[] out,
-      int rows,
-      int r,
-      int ra,
-      int rb,
-      int rc) {
-    finish4(w, xf, n, t0, lanes, 0, out, rows, r, ra, rb, rc);
-    finish4(w, xf, n, t1, lanes, 1, out, rows, r, ra, rb, rc);
-    finish4(w, xf, n, t2, lanes, 2, out, rows, r, ra, rb, rc);
-    finish4(w, xf, n, t3, lanes, 3, out, rows, r, ra, rb, rc);
-  }
-
-  /** Sums the spilled lanes of activation slot k for the four rows and adds the column tail. */
-  private static void finish4(
-      float[] w,
-      float[] xf,
-      int n,
-      int t,
-      float[] lanes,
-      int k,
-      float[] out,
-      int rows,
-      int r,
-      int ra,
-      int rb,
-      int rc) {
-    int o = t * n;
-    int end = n - n % L;
-    float s0 = lanesSum(lanes, k * L);
-    float s1 = lanesSum(lanes, (4 + k) * L);
-    float s2 = lanesSum(lanes, (8 + k) * L);
-    float s3 = lanesSum(lanes, (12 + k) * L);
-    for (int c = end; c < n; c++) {
-      float xc = xf[o + c];
-      s0 += w[c] * xc;
-      s1 += w[n + c] * xc;
-      s2 += w[2 * n + c] * xc;
-      s3 += w[3 * n + c] * xc;
-    }
-    // Rows repeated past the end of the range write the same value twice.
-    out[t * rows + r] = s0;
-    out[t * rows + ra] = s1;
-    out[t * rows + rb] = s2;
-    out[t * rows + rc] = s3;
-  }
-
-  /**
-   * Vectorized {@link #dequantize} into {@code dst[off .. off + cols)}. One small method per type:
-   * a single method with every case grew past C2's inlining node budget and boxed vectors.
-   */
-  private static void decodeRowFast(GgufTensor w, int row, float[] dst, int off, Scratch sc) {
-    MemorySegment s = w.data();
-    int n = w.cols();
-    long base = row * MatMul.rowBytes(w);
-    switch (w.type()) {
-      case F32 -> MemorySegment.copy(s, F32, base, dst, off, n);
-      case F16 -> decodeF16(s, base, n, dst, off, sc);
-      case BF16 -> decodeBF16(s, base, n, dst, off, sc);
-      case Q8_0 -> decodeQ80(s, base, n, dst, off, sc);
-      case Q4_0 -> decodeQ40(s, base, n, dst, off, sc);
-      case Q4_K -> decodeQ4K(s, base, n, dst, off, sc);
-      case Q6_K -> decodeQ6K(s, base, n, dst, off, sc);
-      default -> throw MatMul.unsupported(w);
-    }
-  }
-
-  private static void decodeF16(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    int c = 0;
-    for (; c + L <= n; c += L) {
-      loadF16(s, base, c).intoArray(dst, off + c);
-    }
-    for (; c < n; c++) {
-      dst[off + c] = f16At(s, base, c);
-    }
-  }
-
-  private static void decodeBF16(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    int c = 0;
-    for (; c + L <= n; c += L) {
-      ((IntVector)
-              ShortVector.fromMemorySegment(SS, s, base + 2L * (c), LE)
-                  .convertShape(VectorOperators.S2I, IS, 0))
-          .lanewise(VectorOperators.LSHL, 16)
-          .reinterpretAsFloats()
-          .intoArray(dst, off + c);
-    }
-    for (; c < n; c++) {
-      dst[off + c] = bf16At(s, base, c);
-    }
-  }
-
-  private static void decodeQ80(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    for (int p = 0; p < n; p += L) {
-      float d = MatMul.f16(s, base + 34L * (p >> 5));
-      ((FloatVector)
-              ByteVector.fromMemorySegment(BS, s, base + 34L * ((p) >> 5) + 2 + ((p) & 31), LE)
-                  .convertShape(VectorOperators.B2F, FS, 0))
-          .mul(d)
-          .intoArray(dst, off + p);
-    }
-  }
-
-  private static void decodeQ40(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    for (int p = 0; p < n / 2; p += L) {
-      int b = p >> 4;
-      int j = p & 15;
-      long bo = base + 18L * b;
-      float d = MatMul.f16(s, bo);
-      IntVector v =
-          ((IntVector)
-              ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE)
-                  .convertShape(VectorOperators.B2I, IS, 0));
-      ((FloatVector) (v.and(0xF).sub(8)).convert(VectorOperators.I2F, 0))
-          .mul(d)
-          .intoArray(dst, off + 32 * b + j);
-      ((FloatVector)
-              (v.lanewise(VectorOperators.LSHR, 4).and(0xF).sub(8)).convert(VectorOperators.I2F, 0))
-          .mul(d)
-          .intoArray(dst, off + 32 * b + 16 + j);
-    }
-  }
-
-  private static void decodeQ4K(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    float[] scale = sc.scale;
-    float[] min = sc.min;
-    decodeQ4KScales(s, base, n, scale, min);
-    for (int p = 0; p < n / 2; p += L) {
-      int b = p >> 7;
-      int q = p & 127;
-      int k = 8 * b + 2 * (q >> 5);
-      IntVector v =
-          ((IntVector)
-              ByteVector.fromMemorySegment(BS, s, base + 144L * b + 16 + q, LE)
-                  .convertShape(VectorOperators.B2I, IS, 0));
-      int y = off + 256 * b + 2 * (q & ~31) + (q & 31);
-      ((FloatVector) (v.and(0xF)).convert(VectorOperators.I2F, 0))
-          .mul(scale[k])
-          .sub(min[k])
-          .intoArray(dst, y);
-      ((FloatVector) (v.lanewise(VectorOperators.LSHR, 4).and(0xF)).convert(VectorOperators.I2F, 0))
-          .mul(scale[k + 1])
-          .sub(min[k + 1])
-          .intoArray(dst, y + 32);
-    }
-  }
-
-  private static void decodeQ6K(
-      MemorySegment s, long base, int n, float[] dst, int off, Scratch sc) {
-    float[] scale = sc.scale;
-    decodeQ6KScales(s, base, n, scale);
-    for (int p = 0; p < n / 4; p += L) {
-      int b = p >> 6;
-      int h = (p >> 5) & 1;
-      int l = p & 31;
-      long bo = base + 210L * b;
-      IntVector va =
-          ((IntVector)
-              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + l, LE)
-                  .convertShape(VectorOperators.B2I, IS, 0));
-      IntVector vc =
-          ((IntVector)
-              ByteVector.fromMemorySegment(BS, s, bo + 64 * h + 32 + l, LE)
-                  .convertShape(VectorOperators.B2I, IS, 0));
-      IntVector vh =
-          ((IntVector)
-              ByteVector.fromMemorySegment(BS, s, bo + 128 + 32 * h + l, LE)
-                  .convertShape(VectorOperators.B2I, IS, 0));
-      int k = 16 * b + 8 * h + (l >> 4);
-      int y = off + 256 * b + 128 * h + l;
-      ((FloatVector)
-              (va.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32))
-                  .convert(VectorOperators.I2F, 0))
-          .mul(scale[k])
-          .intoArray(dst, y);
-      ((FloatVector)
-              (vc.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 2).and(0x30)).sub(32))
-                  .convert(VectorOperators.I2F, 0))
-          .mul(scale[k + 2])
-          .intoArray(dst, y + 32);
-      ((FloatVector)
-              (va.lanewise(VectorOperators.LSHR, 4).and(0xF).or(vh.and(0x30)).sub(32))
-                  .convert(VectorOperators.I2F, 0))
-          .mul(scale[k + 4])
-          .intoArray(dst, y + 64);
-      ((FloatVector)
-              (vc.lanewise(VectorOperators.LSHR, 4)
-                      .and(0xF)
-                      .or(vh.lanewise(VectorOperators.LSHR, 2).and(0x30))
-                      .sub(32))
-                  .convert(VectorOperators.I2F, 0))
-          .mul(scale[k + 6])
-          .intoArray(dst, y + 96);
-    }
   }
 
   // ----------------------------------------------------------------------- unquantized
@@ -699,36 +324,6 @@ final class VectorMatMul {
   }
 
   /**
-   * Decodes the 6-bit scales and mins of one Q4_K row: scale[k] = d * sc_k, min[k] = dmin * m_k.
-   */
-  private static void decodeQ4KScales(
-      MemorySegment s, long off, int n, float[] scale, float[] min) {
-    for (int b = 0; b < n / 256; b++) {
-      long bo = off + 144L * b;
-      int dd = s.get(I32, bo);
-      float d = Float.float16ToFloat((short) dd);
-      float dmin = Float.float16ToFloat((short) (dd >>> 16));
-      // get_scale_min_k4 for all 8 sub-blocks at once, four bytes per int (llama.cpp's utmp
-      // trick): per-byte reads and branches cost a third of the whole T = 1 row dot.
-      int u0 = s.get(I32, bo + 4);
-      int u1 = s.get(I32, bo + 8);
-      int u2 = s.get(I32, bo + 12);
-      int sc03 = u0 & 0x3f3f3f3f;
-      int m03 = u1 & 0x3f3f3f3f;
-      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
-      int m47 = ((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4);
-      int k = 8 * b;
-      for (int j = 0; j < 4; j++) {
-        int sh = 8 * j;
-        scale[k + j] = d * ((sc03 >>> sh) & 0xFF);
-        scale[k + 4 + j] = d * ((sc47 >>> sh) & 0xFF);
-        min[k + j] = dmin * ((m03 >>> sh) & 0xFF);
-        min[k + 4 + j] = dmin * ((m47 >>> sh) & 0xFF);
-      }
-    }
-  }
-
-  /**
    * A Q4_K row dot (T = 1) in one pass: the 6-bit scales and mins of each 64-value group are
    * unpacked in the loop (a separate decode pass over the row took the cache misses without the
    * streaming prefetch, a third of the time).
@@ -801,20 +396,6 @@ final class VectorMatMul {
     }
     a0.add(a1).intoArray(lanes, 0);
     return lanesSum(lanes, 0) - (m0 + m1);
-  }
-
-  /** Decodes the signed 8-bit scales of one Q6_K row: scale[k] = d * sc_k per 16 values. */
-  private static void decodeQ6KScales(MemorySegment s, long off, int n, float[] scale) {
-    for (int b = 0; b < n / 256; b++) {
-      long bo = off + 210L * b;
-      float d = MatMul.f16(s, bo + 208);
-      long lo = s.get(I64, bo + 192);
-      long hi = s.get(I64, bo + 200);
-      for (int k = 0; k < 8; k++) {
-        scale[16 * b + k] = d * (byte) (lo >>> (8 * k));
-        scale[16 * b + 8 + k] = d * (byte) (hi >>> (8 * k));
-      }
-    }
   }
 
   /*

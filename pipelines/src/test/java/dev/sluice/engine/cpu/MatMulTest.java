@@ -56,7 +56,7 @@ class MatMulTest {
       names = {"F16", "Q8_0", "Q4_K"})
   void batchesLongerThanOneTileMatchReference(GgmlType type) {
     int cols = 8192;
-    int batch = VectorMatMul.batchTile(cols) + 5; // one full tile, then 4 + 1 rows
+    int batch = BatchedMatMul.tile(cols) + 5; // one full tile, then 4 + 1 rows
     assertFastMatchesReference(type, 9, cols, batch);
   }
 
