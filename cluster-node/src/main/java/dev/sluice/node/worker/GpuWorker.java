@@ -218,12 +218,10 @@ public final class GpuWorker extends AbstractBehavior<Object> {
   private InferencePipeline pipeline;
   private Phase phase = Phase.LOADING;
   private ActorRef<Done> drainReplyTo;
-  // Rates (EWMA) from the device's counters.
-  private long lastPrompt;
-  private long lastDecode;
-  private long lastAtNanos = System.nanoTime();
-  private double prefillRate;
-  private double decodeRate;
+  // Rates per second of device busy time (EWMA), from the device's counters: see RateMeter.
+  private final RateMeter prefillRate = new RateMeter(RATE_SAMPLE_NANOS);
+  private final RateMeter decodeRate = new RateMeter(RATE_SAMPLE_NANOS);
+  private static final long RATE_SAMPLE_NANOS = 50_000_000L;
 
   private enum Phase {
     LOADING,
@@ -632,17 +630,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
 
   private void publishLoad() {
     DeviceLoop.Stats st = loop.stats();
-    long t = System.nanoTime();
-    double dt = (t - lastAtNanos) / 1e9;
-    if (dt > 0.05) {
-      double p = Math.max(0, st.promptTokensProcessed() - lastPrompt) / dt;
-      double d = Math.max(0, st.decodeTokensProcessed() - lastDecode) / dt;
-      prefillRate = prefillRate == 0 ? p : 0.5 * prefillRate + 0.5 * p;
-      decodeRate = decodeRate == 0 ? d : 0.5 * decodeRate + 0.5 * d;
-      lastPrompt = st.promptTokensProcessed();
-      lastDecode = st.decodeTokensProcessed();
-      lastAtNanos = t;
-    }
+    prefillRate.update(st.promptTokensProcessed(), st.prefillBusyNanos());
+    decodeRate.update(st.decodeOnlyTokens(), st.decodeBusyNanos());
     int waitingRequests =
         st.waiting() + (pipeline == null ? stash.size() : pipeline.pendingRequests());
     long waitingTokens = pipeline == null ? 0 : pipeline.queuedPromptTokens();
@@ -662,8 +651,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
                 st.freeKvBlocks(),
                 st.totalKvBlocks(),
                 st.kvBlockSize(),
-                prefillRate,
-                decodeRate,
+                prefillRate.rate(),
+                decodeRate.rate(),
                 System.currentTimeMillis())));
   }
 }
