@@ -25,7 +25,6 @@ import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.CompletionStrategy;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.typed.javadsl.ActorSource;
@@ -49,9 +48,12 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** What the session handles. Local only: never crosses the network. */
   public sealed interface Command extends NoSerializationVerificationNeeded
-      permits WorkerEvent, Pulled, StreamEnded, Tick {}
+      permits WorkerEvent, Pulled, StreamEnded, Tick, Attached {}
 
   private record WorkerEvent(WorkerProtocol.Event event) implements Command {}
+
+  /** The HTTP side materialized the session's source: where its output goes. */
+  private record Attached(ActorRef<Out> ref) implements Command {}
 
   /** The HTTP side consumed the last element. */
   enum Pulled implements Command {
@@ -118,7 +120,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private final CompletionRequest request;
   private final String id;
   private final AdmissionController.Ticket ticket;
-  private final ActorRef<Out> out;
+  // The source's actor, once the HTTP side has materialized it (Attached); output waits until then.
+  private ActorRef<Out> out;
+  private final long createdMs = System.currentTimeMillis();
   private final ActorRef<WorkerProtocol.Event> events;
   private final ArrayDeque<Out> pending = new ArrayDeque<>();
   private final List<String> triedWorkers = new ArrayList<>();
@@ -166,7 +170,10 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     this.series = deps.metrics().model(request.model());
     this.events = ctx.messageAdapter(WorkerProtocol.Event.class, WorkerEvent::new);
     ActorRef<Command> self = ctx.getSelf();
-    Pair<ActorRef<Out>, Source<Out, NotUsed>> pair =
+    // Not pre-materialized: a pre-materialized source is a publisher with an actor of its own
+    // between this source and the HTTP stream, two more actor hops for every chunk. The HTTP side
+    // runs this source at once; its actor reference comes back here as Attached.
+    source.complete(
         ActorSource.<Out, Command>actorRefWithBackpressure(
                 self,
                 Pulled.INSTANCE,
@@ -175,10 +182,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
                         ? Optional.of(CompletionStrategy.draining())
                         : Optional.empty(),
                 o -> Optional.empty())
-            .preMaterialize(ctx.getSystem());
-    this.out = pair.first();
-    source.complete(
-        pair.second()
+            .mapMaterializedValue(
+                ref -> {
+                  self.tell(new Attached(ref));
+                  return NotUsed.getInstance();
+                })
             .watchTermination(
                 (nu, done) -> {
                   done.whenComplete((d, e) -> self.tell(StreamEnded.INSTANCE));
@@ -194,6 +202,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         .onMessageEquals(Pulled.INSTANCE, this::onPulled)
         .onMessageEquals(StreamEnded.INSTANCE, this::onStreamEnded)
         .onMessageEquals(Tick.INSTANCE, this::onTick)
+        .onMessage(Attached.class, this::onAttached)
         .build();
   }
 
@@ -443,8 +452,16 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     flush();
   }
 
+  private Behavior<Command> onAttached(Attached a) {
+    if (out == null) { // the source runs once; a second run would get nothing
+      out = a.ref();
+      flush();
+    }
+    return this;
+  }
+
   private void flush() {
-    while (canSend && !pending.isEmpty() && !closed) {
+    while (out != null && canSend && !pending.isEmpty() && !closed) {
       Out o = pending.poll();
       canSend = o == Close.INSTANCE;
       lastWasText = o instanceof Text;
@@ -490,7 +507,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private Behavior<Command> onTick() {
     long now = System.currentTimeMillis();
     if (finished) {
-      return closed && pending.isEmpty() ? Behaviors.stopped() : this;
+      boolean neverRun =
+          out == null && now - createdMs > deps.settings().acceptTimeout().toMillis();
+      return (closed && pending.isEmpty()) || neverRun ? Behaviors.stopped() : this;
     }
     GatewaySettings s = deps.settings();
     if (!deps.admission().pool().alive(workerId, now)) {
