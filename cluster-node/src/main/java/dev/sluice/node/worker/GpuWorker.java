@@ -532,11 +532,17 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     }
     f.pulling = true;
     String id = f.generate.requestId();
-    getContext()
-        .pipeToSelf(
-            f.events.pull(),
+    ActorRef<Object> self = getContext().getSelf();
+    // Told from the stream's thread: a pipeToSelf on this Scala-backed stage would run its
+    // callback on the common pool (one thread on a 2-core machine), one more hop per token.
+    f.events
+        .pull()
+        .whenCompleteAsync(
             (ev, e) ->
-                new Pulled(id, ev == null ? Optional.empty() : ev, e == null ? null : unwrap(e)));
+                self.tell(
+                    new Pulled(
+                        id, ev == null ? Optional.empty() : ev, e == null ? null : unwrap(e))),
+            Runnable::run);
   }
 
   private Behavior<Object> onPulled(Pulled p) {
