@@ -430,7 +430,7 @@ public final class HttpApi {
       long created,
       Source<Out, NotUsed> src,
       GatewayMetrics.Exchange ex) {
-    return src.runWith(Sink.seq(), mat)
+    return direct(src.runWith(Sink.seq(), mat))
         .thenApply(
             outs -> {
               StringBuilder text = new StringBuilder();
@@ -482,8 +482,7 @@ public final class HttpApi {
       long created,
       Source<Out, NotUsed> src,
       GatewayMetrics.Exchange ex) {
-    return src.prefixAndTail(1)
-        .runWith(Sink.head(), mat)
+    return direct(src.prefixAndTail(1).runWith(Sink.head(), mat))
         .thenApply(
             pair -> {
               Out first = pair.first().isEmpty() ? null : pair.first().get(0);
