@@ -62,6 +62,12 @@ public final class InferencePipeline implements AutoCloseable {
     }
   }
 
+  /**
+   * Prompts estimated at up to this many tokens (about 1 KB of text) are prepared on the stream's
+   * own thread; longer ones on the prefetch executor, so a long prompt never holds up the stream.
+   */
+  static final int INLINE_PREFETCH_TOKENS = 256;
+
   private final DeviceLoop device;
   private final DeviceModel model;
   private final PipelineSettings settings;
@@ -87,19 +93,12 @@ public final class InferencePipeline implements AutoCloseable {
             .mapAsync(
                 settings.prefetchParallelism(),
                 job ->
-                    CompletableFuture.supplyAsync(
-                        () -> {
-                          if (!job.cancelled) {
-                            job.prepared = prepareSafely(prefetch, job.request);
-                            if (job.prepared.tokens() != null) {
-                              int n = job.prepared.tokens().length;
-                              pendingTokens.addAndGet(n - job.countedTokens);
-                              job.countedTokens = n;
-                            }
-                          }
-                          return job;
-                        },
-                        prefetchExecutor))
+                    job.countedTokens <= INLINE_PREFETCH_TOKENS
+                        // A short prompt costs microseconds to template and tokenize: cheaper
+                        // here than a hand-over to another thread and back (two wake-ups).
+                        ? CompletableFuture.completedFuture(prepare(prefetch, job))
+                        : CompletableFuture.supplyAsync(
+                            () -> prepare(prefetch, job), prefetchExecutor))
             .buffer(settings.prefetchDepth(), OverflowStrategy.backpressure())
             // compute: wait for room in the engine's window, then hand over to the device thread
             .mapAsync(
@@ -183,6 +182,19 @@ public final class InferencePipeline implements AutoCloseable {
         pre.second()
             .via(Postprocess.flow(model.tokenizer(), r.params().stop(), settings.maxChunkTokens()));
     return new Submission(Submission.Status.QUEUED, events);
+  }
+
+  /** Templates and tokenizes a job, and corrects the queued-token count to the real size. */
+  private Job prepare(Prefetch prefetch, Job job) {
+    if (!job.cancelled) {
+      job.prepared = prepareSafely(prefetch, job.request);
+      if (job.prepared.tokens() != null) {
+        int n = job.prepared.tokens().length;
+        pendingTokens.addAndGet(n - job.countedTokens);
+        job.countedTokens = n;
+      }
+    }
+    return job;
   }
 
   /** Prefetch never fails the shared stream: an unexpected error fails only its request. */
