@@ -46,6 +46,12 @@ final class Q8Activations {
   /** (T, cols / 32): Q8_K only, sum32 times the block scale d (the Q4_K min term, T = 1). */
   float[] sumd32 = new float[0];
 
+  /**
+   * (cols): T = 1, Q4_K weights on 512-bit vectors only: the integers of the first row as shorts,
+   * permuted within each 256-block into the lane order of {@code VectorMatMul.dotQ4KWide}.
+   */
+  short[] qk4 = new short[0];
+
   private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
@@ -93,6 +99,30 @@ final class Q8Activations {
     }
     for (int i = 0; i < n; i++) {
       qs[i] = (short) q[i];
+    }
+  }
+
+  /**
+   * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}). Position 64c
+   * + 8g + r holds element 64g + 8c + r (the low nibbles of piece c of group g) and position 64c +
+   * 32 + 8g + r holds element 64g + 32 + 8c + r (the high nibbles): the order in which the Q4_K
+   * kernel mixes the four 32-byte groups of a super-block into its vectors.
+   */
+  void permuteQ4K(int cols) {
+    if (qk4.length < cols) {
+      qk4 = new short[cols];
+    }
+    for (int x = 0; x < cols; x += 256) {
+      for (int c = 0; c < 4; c++) {
+        for (int g = 0; g < 4; g++) {
+          int from = x + 64 * g + 8 * c;
+          int to = x + 64 * c + 8 * g;
+          for (int r = 0; r < 8; r++) {
+            qk4[to + r] = (short) q[from + r];
+            qk4[to + 32 + r] = (short) q[from + 32 + r];
+          }
+        }
+      }
     }
   }
 
