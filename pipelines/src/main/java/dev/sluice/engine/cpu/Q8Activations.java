@@ -103,24 +103,21 @@ final class Q8Activations {
   }
 
   /**
-   * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}). Position 64c
-   * + 8g + r holds element 64g + 8c + r (the low nibbles of piece c of group g) and position 64c +
-   * 32 + 8g + r holds element 64g + 32 + 8c + r (the high nibbles): the order in which the Q4_K
-   * kernel mixes the four 32-byte groups of a super-block into its vectors.
+   * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}), in the lane
+   * order of the Q4_K kernel: position 64p + 32h + l of a 256-block holds the element of piece p,
+   * nibble h (0 low, 1 high) and short lane l, which is byte 2 (4p + l / 8) + l % 2 of 32-byte
+   * group (l / 2) % 4, i.e. element 64 ((l / 2) % 4) + 32h + 2 (4p + l / 8) + l % 2.
    */
   void permuteQ4K(int cols) {
     if (qk4.length < cols) {
       qk4 = new short[cols];
     }
     for (int x = 0; x < cols; x += 256) {
-      for (int c = 0; c < 4; c++) {
-        for (int g = 0; g < 4; g++) {
-          int from = x + 64 * g + 8 * c;
-          int to = x + 64 * c + 8 * g;
-          for (int r = 0; r < 8; r++) {
-            qk4[to + r] = (short) q[from + r];
-            qk4[to + 32 + r] = (short) q[from + 32 + r];
-          }
+      for (int p = 0; p < 4; p++) {
+        for (int l = 0; l < 32; l++) {
+          int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);
+          qk4[x + 64 * p + l] = (short) q[e];
+          qk4[x + 64 * p + 32 + l] = (short) q[e + 32];
         }
       }
     }
