@@ -721,8 +721,7 @@ final class VectorMatMul {
    * << 16)) >> 16: |sum| <= 2 * 128 * 127 fits a short) instead of two widening conversions.
    * Measured 10-20% faster than dotQ80 (docs/kernels.md).
    */
-  private static float dotQ80Wide(
-      MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
+  static float dotQ80Wide(MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
     FloatVector acc0 = FloatVector.zero(FS);
     FloatVector acc1 = acc0;
     int nb = n >> 5;
@@ -775,7 +774,7 @@ final class VectorMatMul {
    * block apply d_w * d_x. 256-bit rather than 512-bit lanes: a block is 16 bytes, and on Zen 4 a
    * 512-bit operation costs two 256-bit ones. Measured ~1.25x the float-lane kernel (dotQ40).
    */
-  private static float dotQ40Short(
+  static float dotQ40Short(
       MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
     FloatVector acc0 = FloatVector.zero(HF256);
     FloatVector acc1 = acc0;
@@ -963,8 +962,7 @@ final class VectorMatMul {
    * .permuteQ4K). Measured 2.2x the float-lane kernel (docs/kernels.md). The method sits close to
    * C2's node-count inlining cutoff: keep it lean (no shuffles, no helper calls).
    */
-  private static float dotQ4KWide(
-      MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
+  static float dotQ4KWide(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     short[] xs = a.qk4;
     float[] sd = a.sumd32;
     float[] xd = a.d;
