@@ -46,6 +46,12 @@ final class Q8Activations {
   /** (T, cols / 32): Q8_K only, sum32 times the block scale d (the Q4_K min term, T = 1). */
   float[] sumd32 = new float[0];
 
+  /**
+   * (cols): T = 1, Q4_K weights on 512-bit vectors only: the integers of the first row as shorts,
+   * permuted within each 256-block into the lane order of {@code VectorMatMul.dotQ4KWide}.
+   */
+  short[] qk4 = new short[0];
+
   private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
@@ -93,6 +99,27 @@ final class Q8Activations {
     }
     for (int i = 0; i < n; i++) {
       qs[i] = (short) q[i];
+    }
+  }
+
+  /**
+   * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}), in the lane
+   * order of the Q4_K kernel: position 64p + 32h + l of a 256-block holds the element of piece p,
+   * nibble h (0 low, 1 high) and short lane l, which is byte 2 (4p + l / 8) + l % 2 of 32-byte
+   * group (l / 2) % 4, i.e. element 64 ((l / 2) % 4) + 32h + 2 (4p + l / 8) + l % 2.
+   */
+  void permuteQ4K(int cols) {
+    if (qk4.length < cols) {
+      qk4 = new short[cols];
+    }
+    for (int x = 0; x < cols; x += 256) {
+      for (int p = 0; p < 4; p++) {
+        for (int l = 0; l < 32; l++) {
+          int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);
+          qk4[x + 64 * p + l] = (short) q[e];
+          qk4[x + 64 * p + 32 + l] = (short) q[e + 32];
+        }
+      }
     }
   }
 

@@ -8,6 +8,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
@@ -57,6 +58,57 @@ final class VectorMatMul {
   private static final VectorSpecies<Short> SS2 =
       supported() ? VectorShape.forBitSize(L * 32).withLanes(short.class) : null;
 
+  /**
+   * 512-bit vectors (AVX-512): the T = 1 integer kernels for the 4-bit types (16-bit products
+   * summed in short lanes, see {@link #dotQ4KWide}) are written for these widths; with 256-bit
+   * vectors the float-lane kernels run instead.
+   */
+  static final boolean WIDE = L == 16;
+
+  private static final VectorSpecies<Short> S512 = WIDE ? ShortVector.SPECIES_512 : null;
+  private static final VectorSpecies<Long> L128 = WIDE ? LongVector.SPECIES_128 : null;
+  private static final VectorSpecies<Float> F256 = WIDE ? FloatVector.SPECIES_256 : null;
+
+  /**
+   * Small species for scalar header reads in the T = 1 kernels: a block's f16 scale (lane 0 of 4
+   * shorts) and a Q4_K header (4 ints). Reading through a vector load instead of {@code
+   * MemorySegment.get} keeps method handles out of the hot loop: the VarHandle path is inlined
+   * late, and in a kernel this large C2 sometimes gave up on it (a call per block, 2x slower
+   * depending on which kernels had been compiled first).
+   */
+  private static final VectorSpecies<Short> SH64 = supported() ? ShortVector.SPECIES_64 : null;
+
+  private static final VectorSpecies<Integer> I128 = supported() ? IntVector.SPECIES_128 : null;
+
+  /** The f16 at {@code off} as a float, through a vector load (see {@link #SH64}). */
+  private static float f16v(MemorySegment s, long off) {
+    return Float.float16ToFloat(ShortVector.fromMemorySegment(SH64, s, off, LE).lane(0));
+  }
+
+  /** 256-bit species of the Q4_0 T = 1 kernel, for AVX2 and AVX-512 alike. */
+  private static final VectorSpecies<Byte> H128 = supported() ? ByteVector.SPECIES_128 : null;
+
+  private static final VectorSpecies<Short> H256 = supported() ? ShortVector.SPECIES_256 : null;
+  private static final VectorSpecies<Float> HF256 = supported() ? FloatVector.SPECIES_256 : null;
+
+  /**
+   * Q4_K, 512-bit: the word (2-byte) permutations that mix a super-block's 128 quant bytes (two
+   * 64-byte vectors, words 0..63; 32-byte group g is words 16g .. 16g + 15) into two vectors whose
+   * word i always comes from group i % 4: word j of the first is word j / 4 of group j % 4, of the
+   * second word 8 + j / 4.
+   */
+  private static final ShortVector Q4K_MIX_X = WIDE ? q4kMix(0) : null;
+
+  private static final ShortVector Q4K_MIX_Y = WIDE ? q4kMix(8) : null;
+
+  private static ShortVector q4kMix(int from) {
+    short[] idx = new short[32];
+    for (int j = 0; j < 32; j++) {
+      idx[j] = (short) (16 * (j % 4) + from + j / 4);
+    }
+    return ShortVector.fromArray(S512, idx, 0);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // T = 1 (decode): one fused kernel per type streams the weight row once, unpacks each vector
   // chunk in registers (scales included: a separate decode pass over the row was slower) and
@@ -93,6 +145,9 @@ final class VectorMatMul {
       case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, T > 1);
       default -> {}
     }
+    if (T == 1 && WIDE && type == GgmlType.Q4_K) {
+      a.permuteQ4K(cols);
+    }
     if (T == 1) {
       decodeLoop(w, x, out, r0, r1, sc);
     } else {
@@ -113,9 +168,12 @@ final class VectorMatMul {
             case F32 -> dotF32(s, off, x, cols, lanes);
             case F16 -> dotF16(s, off, x, cols, lanes);
             case BF16 -> dotBF16(s, off, x, cols, lanes);
-            case Q8_0 -> dotQ80(s, off, a.qs, a.d, cols, lanes);
-            case Q4_0 -> dotQ40(s, off, a.q, a.d, cols, lanes);
-            case Q4_K -> dotQ4K(s, off, a, cols, lanes);
+            case Q8_0 ->
+                WIDE
+                    ? dotQ80Wide(s, off, a.qs, a.d, cols, lanes)
+                    : dotQ80(s, off, a.qs, a.d, cols, lanes);
+            case Q4_0 -> dotQ40Short(s, off, a.qs, a.d, cols, lanes);
+            case Q4_K -> WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
             case Q6_K -> dotQ6K(s, off, a, cols, lanes);
             default -> throw MatMul.unsupported(w);
           };
@@ -282,45 +340,132 @@ final class VectorMatMul {
     return lanesSum(lanes, 0);
   }
 
-  private static float dotQ40(
-      MemorySegment s, long off, float[] xq, float[] xd, int n, float[] lanes) {
-    FloatVector a0 = FloatVector.zero(FS);
-    FloatVector a1 = a0;
-    // p walks the 16 quant bytes of each block: byte j of block b holds elements j and j + 16.
-    // lo . x + hi . x is an exact integer in float; one FMA applies both scales. Two chunks per
-    // step feed two accumulators, so the FMAs do not wait on each other.
-    int half = n / 2;
-    int p = 0;
-    for (; p + 2 * L <= half; p += 2 * L) {
-      a0 = q40Chunk(s, off, xq, xd, p, a0);
-      a1 = q40Chunk(s, off, xq, xd, p + L, a1);
+  /*
+   * Q8_0 at T = 1 on 512-bit vectors: two blocks per iteration (one loop step's bookkeeping and
+   * bounds checks for 64 values), and the pairs of 16-bit products added inside int lanes ((x + (x
+   * << 16)) >> 16: |sum| <= 2 * 128 * 127 fits a short) instead of two widening conversions.
+   * Measured 10-40% faster than dotQ80 (docs/kernels.md).
+   */
+  static float dotQ80Wide(MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b))
+              .reinterpretAsInts();
+      IntVector p1 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b + 32))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo + 34) * xd[b + 1]), acc1);
     }
-    if (p < half) {
-      a0 = q40Chunk(s, off, xq, xd, p, a0);
+    if (b < nb) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
     }
-    a0.add(a1).intoArray(lanes, 0);
+    acc0.add(acc1).intoArray(lanes, 0);
     return lanesSum(lanes, 0);
   }
 
-  /** acc + d * (the Q4_0 chunk at quant byte p . its activations). Small: inlined by C2. */
-  private static FloatVector q40Chunk(
-      MemorySegment s, long off, float[] xq, float[] xd, int p, FloatVector acc) {
-    int b = p >> 4;
-    int j = p & 15;
-    long bo = off + 18L * b;
-    IntVector v =
-        (IntVector)
-            ByteVector.fromMemorySegment(BS, s, bo + 2 + j, LE)
-                .convertShape(VectorOperators.B2I, IS, 0);
-    FloatVector lo = (FloatVector) v.and(0xF).sub(8).convert(VectorOperators.I2F, 0);
-    FloatVector hi =
-        (FloatVector)
-            v.lanewise(VectorOperators.LSHR, 4).and(0xF).sub(8).convert(VectorOperators.I2F, 0);
-    FloatVector dot =
-        lo.fma(
-            FloatVector.fromArray(FS, xq, 32 * b + j),
-            hi.mul(FloatVector.fromArray(FS, xq, 32 * b + 16 + j)));
-    return dot.fma(FloatVector.broadcast(FS, MatMul.f16(s, bo) * xd[b]), acc);
+  /*
+   * Q4_0 at T = 1: 16-bit integer products on 256-bit vectors (16 shorts = one block's low or high
+   * nibbles), two blocks per iteration. The nibbles are zero-extended, offset by -8 in short lanes
+   * and multiplied with the activation integers; low and high products add in shorts (|sum| <= 2 *
+   * 8 * 127), pairs of them inside int lanes ((x + (x << 16)) >> 16), and one conversion and FMA per
+   * block apply d_w * d_x. 256-bit rather than 512-bit lanes: a block is 16 bytes, and on Zen 4 a
+   * 512-bit operation costs two 256-bit ones. Measured 1.3-1.6x the float-lane kernel it replaced.
+   */
+  static float dotQ40Short(
+      MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
+    FloatVector acc0 = FloatVector.zero(HF256);
+    FloatVector acc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 18L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(H128, s, bo + 2, LE)
+                  .convertShape(VectorOperators.ZERO_EXTEND_B2S, H256, 0);
+      ShortVector w1 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(H128, s, bo + 20, LE)
+                  .convertShape(VectorOperators.ZERO_EXTEND_B2S, H256, 0);
+      IntVector p0 =
+          w0.and((short) 0xF)
+              .sub((short) 8)
+              .mul(ShortVector.fromArray(H256, xs, 32 * b))
+              .add(
+                  w0.lanewise(VectorOperators.LSHR, 4)
+                      .sub((short) 8)
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 16)))
+              .reinterpretAsInts();
+      IntVector p1 =
+          w1.and((short) 0xF)
+              .sub((short) 8)
+              .mul(ShortVector.fromArray(H256, xs, 32 * b + 32))
+              .add(
+                  w1.lanewise(VectorOperators.LSHR, 4)
+                      .sub((short) 8)
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 48)))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo + 18) * xd[b + 1]), acc1);
+    }
+    if (b < nb) {
+      long bo = off + 18L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(H128, s, bo + 2, LE)
+                  .convertShape(VectorOperators.ZERO_EXTEND_B2S, H256, 0);
+      IntVector p0 =
+          w0.and((short) 0xF)
+              .sub((short) 8)
+              .mul(ShortVector.fromArray(H256, xs, 32 * b))
+              .add(
+                  w0.lanewise(VectorOperators.LSHR, 4)
+                      .sub((short) 8)
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 16)))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[b]), acc0);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    // Eight lanes, fixed order (lanesSum reads L lanes).
+    return ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3]))
+        + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
   }
 
   /**
@@ -396,6 +541,111 @@ final class VectorMatMul {
     }
     a0.add(a1).intoArray(lanes, 0);
     return lanesSum(lanes, 0) - (m0 + m1);
+  }
+
+  /*
+   * Q4_K at T = 1 on 512-bit vectors: 16-bit integer products summed in short lanes, one
+   * super-block (256 values) per iteration. The quant bytes of a super-block are four 32-byte
+   * groups; byte l of group g holds element 64g + l (low nibble, sub-block 2g) and 64g + 32 + l
+   * (high nibble, sub-block 2g + 1). Two cross-vector word permutes (vpermi2w) mix the groups so
+   * that int lane i (short lanes 2i, 2i + 1) of every widened piece comes from group i % 4: the
+   * products of the four pieces then add up in short lanes (|sum| <= 4 * 15 * 127, no overflow),
+   * only two 32-lane sums per super-block are widened (pairs of shorts added inside int lanes: (x
+   * + (x << 16)) >> 16), converted and scaled, and the scales are one vector per super-block
+   * (sub-blocks 0, 2, 4, 6 repeated in the lanes, or 1, 3, 5, 7) instead of eight scalar
+   * broadcasts. The activations are permuted the same way once per call (Q8Activations
+   * .permuteQ4K). Measured 2.2x the float-lane kernel (docs/kernels.md). The method sits close to
+   * C2's node-count inlining cutoff: keep it lean (no shuffles, no helper calls).
+   */
+  static float dotQ4KWide(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
+    short[] xs = a.qk4;
+    float[] sd = a.sumd32;
+    float[] xd = a.d;
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector accMin = FloatVector.zero(F256);
+    int nb = n >> 8;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      // d, dmin and the 12 bytes of packed scales in one vector load (see SH64).
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      int dd = head.lane(0);
+      float d = Float.float16ToFloat((short) dd) * xd[b];
+      float dmin = Float.float16ToFloat((short) (dd >>> 16));
+      // get_scale_min_k4 for all eight sub-blocks, four bytes per int (llama.cpp's utmp).
+      int u0 = head.lane(1);
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      int sc03 = u0 & 0x3f3f3f3f;
+      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      // Scales of sub-blocks 0, 2, 4, 6 (low nibbles) and 1, 3, 5, 7 (high), one per byte, each
+      // int repeated over the lanes: float lane i gets sub-block 2 (i % 4) (+ 1).
+      int scEven =
+          (sc03 & 0xFF)
+              | ((sc03 >>> 8) & 0xFF00)
+              | ((sc47 & 0xFF) << 16)
+              | ((sc47 << 8) & 0xFF000000);
+      int scOdd =
+          ((sc03 >>> 8) & 0xFF)
+              | ((sc03 >>> 16) & 0xFF00)
+              | ((sc47 << 8) & 0xFF0000)
+              | (sc47 & 0xFF000000);
+      FloatVector scaleLo =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scEven)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      FloatVector scaleHi =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scOdd)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      // The dmin * m_k * sum_k(x) part, as ggml: eight lanes per super-block.
+      accMin =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin)
+              .fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      int x = 256 * b;
+      ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
+      ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
+      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
+      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
+      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector lo = w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector hi =
+          w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 32));
+      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 64)));
+      hi = hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 96)));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)));
+      hi =
+          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 160)));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hi =
+          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 224)));
+      IntVector il = lo.reinterpretAsInts();
+      IntVector ih = hi.reinterpretAsInts();
+      il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 = ((FloatVector) il.convert(VectorOperators.I2F, 0)).fma(scaleLo, acc0);
+      acc1 = ((FloatVector) ih.convert(VectorOperators.I2F, 0)).fma(scaleHi, acc1);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    accMin.intoArray(lanes, L);
+    float min =
+        ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
+            + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
+    return lanesSum(lanes, 0) - min;
   }
 
   /*
