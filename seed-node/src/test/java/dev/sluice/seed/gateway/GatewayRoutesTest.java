@@ -684,4 +684,111 @@ class GatewayRoutesTest {
                             "499"))
                     .isGreaterThanOrEqualTo(1));
   }
+
+  /** Sends {@code body} on a raw socket as {@code POST path} with extra header lines. */
+  static Socket rawPost(String path, String body, String protocol, String... headerLines)
+      throws Exception {
+    URI u = URI.create(base);
+    Socket socket = new Socket(u.getHost(), u.getPort());
+    StringBuilder head =
+        new StringBuilder("POST " + path + " " + protocol + "\r\nHost: x\r\n")
+            .append("Content-Type: application/json\r\n")
+            .append("Content-Length: ")
+            .append(body.getBytes(StandardCharsets.UTF_8).length)
+            .append("\r\n");
+    for (String h : headerLines) {
+      head.append(h).append("\r\n");
+    }
+    OutputStream out = socket.getOutputStream();
+    out.write((head + "\r\n" + body).getBytes(StandardCharsets.UTF_8));
+    out.flush();
+    return socket;
+  }
+
+  @Test
+  void aNonStreamedRequestWhoseClientDisconnectsIsCancelledAtOnce() throws Exception {
+    String metricsBefore = scrape();
+    FakeWorker hold = fakes.get("hold-0");
+    int cancels = hold.received(WorkerProtocol.Cancel.class).size();
+    int generates = hold.received(WorkerProtocol.Generate.class).size();
+    // The held worker accepts and then sends nothing: without the connection watch the request
+    // would wait for its deadline while its sequence stays allocated.
+    try (Socket socket = rawPost("/v1/chat/completions", chat("hold", false), "HTTP/1.1")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> hold.received(WorkerProtocol.Generate.class).size() > generates);
+      assertThat(socket.getInputStream().available()).as("nothing sent before the end").isZero();
+    }
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> hold.received(WorkerProtocol.Cancel.class).size() > cancels);
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            metricsBefore,
+                            scrape(),
+                            "sluice_requests_total",
+                            "route",
+                            "/v1/chat/completions",
+                            "model",
+                            "hold",
+                            "status",
+                            "499"))
+                    .isGreaterThanOrEqualTo(1));
+    assertThat(
+            delta(
+                metricsBefore,
+                scrape(),
+                "sluice_requests_total",
+                "route",
+                "/v1/chat/completions",
+                "model",
+                "hold",
+                "status",
+                "200"))
+        .isZero();
+  }
+
+  @Test
+  void aRequestThatAsksToCloseTheConnectionIsNotTakenForADisconnect() throws Exception {
+    FakeWorker hold = fakes.get("hold-0");
+    int generates = hold.received(WorkerProtocol.Generate.class).size();
+    try (Socket socket =
+        rawPost("/v1/chat/completions", chat("hold", false), "HTTP/1.1", "Connection: close")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> hold.received(WorkerProtocol.Generate.class).size() > generates);
+      String id =
+          ((WorkerProtocol.Generate) hold.received(WorkerProtocol.Generate.class).get(generates))
+              .requestId();
+      // The request side has ended (nothing more may come on this connection), the client waits.
+      Thread.sleep(500);
+      assertThat(hold.received(WorkerProtocol.Cancel.class))
+          .extracting(c -> ((WorkerProtocol.Cancel) c).requestId())
+          .doesNotContain(id);
+    }
+  }
+
+  @Test
+  void aClientThatEndsItsRequestSideStillGetsItsWholeResponse() throws Exception {
+    // "Connection: close" (and HTTP/1.0) end the request side of the connection while the client
+    // waits for its answer: that must not count as the client going away.
+    for (String[] variant :
+        List.of(new String[] {"HTTP/1.1", "Connection: close"}, new String[] {"HTTP/1.0"})) {
+      String protocol = variant[0];
+      String[] headers = java.util.Arrays.copyOfRange(variant, 1, variant.length);
+      try (Socket socket =
+          rawPost("/v1/chat/completions", chat("tiny", false), protocol, headers)) {
+        socket.setSoTimeout(10_000);
+        String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(answer).as(protocol).startsWith("HTTP/1.1 200 OK");
+        assertThat(answer.toLowerCase(java.util.Locale.ROOT))
+            .contains("content-type: application/json");
+        assertThat(answer).contains("\"content\":\"Hello, world!\"");
+      }
+    }
+  }
 }
