@@ -637,8 +637,15 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     if (dt > 0.05) {
       double p = Math.max(0, st.promptTokensProcessed() - lastPrompt) / dt;
       double d = Math.max(0, st.decodeTokensProcessed() - lastDecode) / dt;
-      prefillRate = prefillRate == 0 ? p : 0.5 * prefillRate + 0.5 * p;
-      decodeRate = decodeRate == 0 ? d : 0.5 * decodeRate + 0.5 * d;
+      // A rate is what the device does while it works: an idle second measures nothing (it used
+      // to halve the rate each second, so after a quiet minute admission predicted hours for the
+      // next request and refused it). Decode counts as working while sequences run.
+      if (p > 0) {
+        prefillRate = prefillRate == 0 ? p : 0.5 * prefillRate + 0.5 * p;
+      }
+      if (d > 0 || st.running() > 0) {
+        decodeRate = decodeRate == 0 ? d : 0.5 * decodeRate + 0.5 * d;
+      }
       lastPrompt = st.promptTokensProcessed();
       lastDecode = st.decodeTokensProcessed();
       lastAtNanos = t;
