@@ -571,6 +571,10 @@ public final class HttpApi {
                   case RequestSession.Error e -> {
                     return response(e.error());
                   }
+                  case RequestSession.Restart x -> {
+                    text.setLength(0);
+                    lps.clear();
+                  }
                   default -> {}
                 }
               }

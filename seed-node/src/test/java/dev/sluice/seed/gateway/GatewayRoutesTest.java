@@ -135,6 +135,8 @@ class GatewayRoutesTest {
     worker("silent-bad", "silent", Mode.SILENT, 0, gateway);
     worker("silent-good", "silent", Mode.NORMAL, 100, gateway);
     worker("dies-0", "dies", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("restart-bad", "restart", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("restart-good", "restart", Mode.NORMAL, 100, gateway);
     worker("hold-0", "hold", Mode.HOLD, 0, gateway, authGateway);
     gateway
         .admission()
@@ -631,6 +633,30 @@ class GatewayRoutesTest {
                             "503"))
                     .isEqualTo(1));
     assertThat(delta(before, scrape(), "sluice_refusals_total", "reason", "worker_lost")).isZero();
+  }
+
+  @Test
+  void aWholeResponseWhoseWorkerIsLostMidGenerationStartsOverOnAnotherWorker() throws Exception {
+    var pending =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(chat("restart", false)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !fakes.get("restart-bad").received(WorkerProtocol.Generate.class).isEmpty());
+    Thread.sleep(300); // let the first chunk reach the session
+    gateway.admission().pool().nodeGone("addr-restart-bad");
+    var r = pending.get();
+    // Nothing had reached the client: the text is the second worker's alone, whole.
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Type")).hasValue("application/json");
+    assertThat(r.headers().firstValue(HttpApi.WORKER_HEADER)).hasValue("restart-good");
+    JsonNode body = JSON.readTree(r.body());
+    assertThat(body.at("/choices/0/message/content").asText()).isEqualTo("Hello, world!");
+    assertThat(fakes.get("restart-good").received(WorkerProtocol.Generate.class)).hasSize(1);
+    assertThat(fakes.get("restart-bad").received(WorkerProtocol.Cancel.class)).hasSize(1);
   }
 
   @Test
