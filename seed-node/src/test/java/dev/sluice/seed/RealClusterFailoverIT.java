@@ -191,6 +191,11 @@ class RealClusterFailoverIT {
     return o.toString();
   }
 
+  /** Requests 0, 1 streamed, 2, 3 whole, and so on. */
+  static boolean streamed(int i) {
+    return i % 4 < 2;
+  }
+
   static CompletableFuture<HttpResponse<String>> complete(String prompt, boolean stream) {
     return http.sendAsync(
         HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
@@ -227,10 +232,11 @@ class RealClusterFailoverIT {
   }
 
   /** What a streamed response carried: its text, whether it ended normally, its error event. */
-  record Stream(String text, int textChunks, boolean done, JsonNode error) {}
+  record Stream(String id, String text, int textChunks, boolean done, JsonNode error) {}
 
   static Stream parseStream(String sse) throws Exception {
     StringBuilder text = new StringBuilder();
+    String id = null;
     int chunks = 0;
     boolean done = false;
     JsonNode error = null;
@@ -251,13 +257,14 @@ class RealClusterFailoverIT {
         error = j.get("error");
         continue;
       }
+      id = j.get("id").asText();
       String t = j.at("/choices/0/text").asText("");
       if (!t.isEmpty()) {
         chunks++;
         text.append(t);
       }
     }
-    return new Stream(text.toString(), chunks, done, error);
+    return new Stream(id, text.toString(), chunks, done, error);
   }
 
   @Test
@@ -374,26 +381,42 @@ class RealClusterFailoverIT {
     for (Node w : workers) {
       await().atMost(Duration.ofSeconds(30)).until(() -> kvBlocksUsed(w) == 0);
     }
-    // 24 requests, half streamed, on 2 workers of 8 sequences each: each worker runs 8 and
-    // queues a few, so at the kill the victim holds streams with output, whole responses with
-    // output, and requests that have not started.
-    int n = 24;
-    Map<Integer, CompletableFuture<HttpResponse<String>>> load = new LinkedHashMap<>();
-    for (int i = 0; i < n; i++) {
-      load.put(i, complete(PROMPTS.get(i % PROMPTS.size()), i % 2 == 0));
-    }
+    // Two waves of 16 requests (streams and whole responses alternating in pairs, so that each
+    // worker gets both kinds) on 2 workers of 8 sequences each. The first wave runs; the second
+    // queues behind it. At the kill the victim holds streams whose output has begun, whole
+    // responses with partial output, and queued requests of both kinds that have not started.
+    int wave = 16;
+    int n = 2 * wave;
     Node victim = workers.get(0);
     Node survivor = workers.get(1);
     double victimGeneratedBefore = metric(victim, "sluice_generated_tokens_total");
-    await("both workers generating")
+    double acceptedBefore = metric(seed, "sluice_queue_wait_seconds_count");
+    Map<Integer, CompletableFuture<HttpResponse<String>>> load = new LinkedHashMap<>();
+    for (int i = 0; i < wave; i++) {
+      load.put(i, complete(PROMPTS.get(i % PROMPTS.size()), streamed(i)));
+    }
+    await("both workers generating, the victim's streams with output")
         .atMost(Duration.ofSeconds(60))
         .pollInterval(Duration.ofMillis(50))
         .until(
             () ->
-                kvBlocksUsed(victim) > 0
-                    && kvBlocksUsed(survivor) > 0
-                    && metric(victim, "sluice_generated_tokens_total") > victimGeneratedBefore);
+                kvBlocksUsed(survivor) > 0
+                    && metric(victim, "sluice_generated_tokens_total") - victimGeneratedBefore
+                        >= 64);
+    for (int i = wave; i < n; i++) {
+      load.put(i, complete(PROMPTS.get(i % PROMPTS.size()), streamed(i)));
+    }
+    // Every request is at a worker (accepted: tokenized, handed to the engine, which holds up to
+    // compute-window = 8 beyond its running sequences): the second wave waits in the engines.
+    await("all requests accepted by a worker")
+        .atMost(Duration.ofSeconds(30))
+        .pollInterval(Duration.ofMillis(20))
+        .until(() -> metric(seed, "sluice_queue_wait_seconds_count") - acceptedBefore >= n);
     double victimKv = kvBlocksUsed(victim);
+    double victimQueued = metric(victim, "sluice_queued_requests");
+    double victimGenerated =
+        metric(victim, "sluice_generated_tokens_total") - victimGeneratedBefore;
+    int seedLinesAtKill = seed.process().lines.size();
     victim.process().kill();
     System.out.println(
         "[test] killed "
@@ -402,37 +425,60 @@ class RealClusterFailoverIT {
             + victim.address()
             + ") with SIGKILL while it held "
             + (long) victimKv
-            + " KV blocks");
+            + " KV blocks, had generated "
+            + (long) victimGenerated
+            + " tokens of this load and queued "
+            + (long) victimQueued
+            + " requests");
 
-    int ok = 0;
-    int errorEvents = 0;
-    List<String> outcomes = new ArrayList<>();
+    // Bounded: a request that hangs fails here (the client's own timeout is the same).
+    Map<Integer, HttpResponse<String>> responses = new LinkedHashMap<>();
     for (var e : load.entrySet()) {
+      responses.put(e.getKey(), e.getValue().get(130, TimeUnit.SECONDS));
+    }
+    // The gateway logs each retry with the request's id (the response's "id").
+    Set<String> retriedIds = new HashSet<>();
+    List<String> seedLines = seed.process().lines;
+    for (String l : seedLines.subList(seedLinesAtKill, seedLines.size())) {
+      int at = l.indexOf("request cmpl-");
+      if (at >= 0 && l.contains("), retrying on " + survivor.workerId())) {
+        retriedIds.add(l.substring(at + 8, l.indexOf(':', at)));
+      }
+    }
+
+    int errorEvents = 0;
+    int streamsRetried = 0;
+    int wholesRetried = 0;
+    List<String> outcomes = new ArrayList<>();
+    for (var e : responses.entrySet()) {
       int i = e.getKey();
+      HttpResponse<String> r = e.getValue();
       String prompt = PROMPTS.get(i % PROMPTS.size());
-      boolean stream = i % 2 == 0;
-      // Bounded: a request that hangs fails here (the client's own timeout is the same).
-      HttpResponse<String> r = e.getValue().get(130, TimeUnit.SECONDS);
       assertThat(r.statusCode()).as("request " + i + " was accepted: " + r.body()).isEqualTo(200);
       String worker = r.headers().firstValue("X-Sluice-Worker").orElse("?");
-      if (!stream) {
+      if (!streamed(i)) {
         JsonNode j = JSON.readTree(r.body());
+        // Whole: complete and exact, also when it had begun on the victim (started over).
         assertThat(j.at("/choices/0/text").asText())
             .as("whole " + i)
             .isEqualTo(expected.get(prompt));
         assertThat(j.at("/usage/completion_tokens").asInt()).isEqualTo(MAX_TOKENS);
-        assertThat(worker)
-            .as("a whole response is finished by the survivor or before the kill")
-            .isIn(victim.workerId(), survivor.workerId());
-        ok++;
-        outcomes.add(i + ":whole@" + worker);
+        boolean retried = retriedIds.contains(j.get("id").asText());
+        // None ended on the victim: those it held started over on the survivor.
+        assertThat(worker).isEqualTo(survivor.workerId());
+        wholesRetried += retried ? 1 : 0;
+        outcomes.add(i + ":whole@" + worker + (retried ? "(retried)" : ""));
         continue;
       }
       Stream s = parseStream(r.body());
+      boolean retried = retriedIds.contains(s.id());
       if (s.done()) {
+        // A stream that had not begun on the victim, or never was there: complete and exact.
         assertThat(s.text()).as("stream " + i).isEqualTo(expected.get(prompt));
-        ok++;
-        outcomes.add(i + ":stream@" + worker);
+        // The header names the first worker: the victim for a stream that started over.
+        assertThat(worker).isEqualTo(retried ? victim.workerId() : survivor.workerId());
+        streamsRetried += retried ? 1 : 0;
+        outcomes.add(i + ":stream@" + worker + (retried ? "(retried)" : ""));
       } else {
         // Only a stream whose output had begun may end so, with what it had so far intact.
         assertThat(s.error()).as("stream " + i + " ends with [DONE] or an error").isNotNull();
@@ -441,25 +487,27 @@ class RealClusterFailoverIT {
         assertThat(s.textChunks()).as("stream " + i + " had output").isPositive();
         assertThat(expected.get(prompt)).startsWith(s.text());
         assertThat(worker).isEqualTo(victim.workerId());
+        assertThat(retried).as("a begun stream is not retried").isFalse();
         errorEvents++;
         outcomes.add(i + ":stream-error@" + worker + "(" + s.textChunks() + " chunks)");
       }
     }
     System.out.println("[test] outcomes " + outcomes);
-    long retried = seed.process().lines.stream().filter(l -> l.contains("), retrying on ")).count();
     System.out.println(
         "[test] "
-            + ok
-            + " completed, "
+            + (n - errorEvents)
+            + " completed ("
+            + wholesRetried
+            + " whole and "
+            + streamsRetried
+            + " streamed requests retried on the survivor), "
             + errorEvents
-            + " streams ended with an error event, "
-            + retried
-            + " retried on the survivor");
-    assertThat(ok + errorEvents).isEqualTo(n);
-    // At most the streams that were running on the victim (max-seqs 8, half of them streams):
-    // everything else, including its whole responses and its queue, was finished elsewhere.
-    assertThat(errorEvents).isLessThanOrEqualTo(8);
-    assertThat(retried).as("requests the victim held were retried on the survivor").isPositive();
+            + " begun streams ended with an error event");
+    // At most the streams that were running on the victim (max-seqs 8).
+    assertThat(errorEvents).isBetween(1, 8);
+    assertThat(wholesRetried).as("whole responses the victim held, started over").isPositive();
+    assertThat(streamsRetried).as("streams queued on the victim, retried").isPositive();
+    assertThat(retriedIds).hasSize(wholesRetried + streamsRetried);
 
     // The survivor serves on, alone.
     HttpResponse<String> after = complete(PROMPTS.get(0), false).get(130, TimeUnit.SECONDS);
