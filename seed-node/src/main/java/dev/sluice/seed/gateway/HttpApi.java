@@ -131,11 +131,12 @@ public final class HttpApi {
    * closed its socket (a streamed entity learns it only when its write fails).
    *
    * <p>The sign is the end of the connection's request side while a response is pending: the server
-   * reads end of stream from a client that closed its socket (a half-closed HTTP connection is
-   * closed, so nothing could be delivered there anyway). The request side also ends after a request
-   * that asks to close the connection ({@code Connection: close}, or HTTP/1.0 without keep-alive)
-   * while its client still waits: that end is no sign, and such a client's departure is noticed
-   * only at its deadline (or, streamed, at the first write).
+   * reads end of stream from a client that closed its socket. A client that only half-closes its
+   * sending side looks the same and counts as gone too (nginx's convention; such a client gets a
+   * bodiless 499). The request side also ends after a request that asks to close the connection
+   * ({@code Connection: close}, or HTTP/1.0 without keep-alive) while its client still waits: that
+   * end is no sign, and such a client's departure is noticed only at its deadline (or, streamed, at
+   * the first write).
    */
   Flow<HttpRequest, HttpResponse, NotUsed> connectionFlow() {
     Flow<HttpRequest, HttpResponse, NotUsed> handler = routes().flow(system);
