@@ -11,8 +11,11 @@ import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.OverflowStrategy;
 import org.apache.pekko.stream.QueueOfferResult;
+import org.apache.pekko.stream.javadsl.AsPublisher;
+import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
+import org.reactivestreams.Publisher;
 
 /**
  * The serving pipeline of one device, as a Pekko stream:
@@ -62,6 +65,12 @@ public final class InferencePipeline implements AutoCloseable {
     }
   }
 
+  /**
+   * Prompts estimated at up to this many tokens (about 1 KB of text) are prepared on the stream's
+   * own thread; longer ones on the prefetch executor, so a long prompt never holds up the stream.
+   */
+  static final int INLINE_PREFETCH_TOKENS = 256;
+
   private final DeviceLoop device;
   private final DeviceModel model;
   private final PipelineSettings settings;
@@ -87,19 +96,12 @@ public final class InferencePipeline implements AutoCloseable {
             .mapAsync(
                 settings.prefetchParallelism(),
                 job ->
-                    CompletableFuture.supplyAsync(
-                        () -> {
-                          if (!job.cancelled) {
-                            job.prepared = prepareSafely(prefetch, job.request);
-                            if (job.prepared.tokens() != null) {
-                              int n = job.prepared.tokens().length;
-                              pendingTokens.addAndGet(n - job.countedTokens);
-                              job.countedTokens = n;
-                            }
-                          }
-                          return job;
-                        },
-                        prefetchExecutor))
+                    job.countedTokens <= INLINE_PREFETCH_TOKENS
+                        // A short prompt costs microseconds to template and tokenize: cheaper
+                        // here than a hand-over to another thread and back (two wake-ups).
+                        ? CompletableFuture.completedFuture(prepare(prefetch, job))
+                        : CompletableFuture.supplyAsync(
+                            () -> prepare(prefetch, job), prefetchExecutor))
             .buffer(settings.prefetchDepth(), OverflowStrategy.backpressure())
             // compute: wait for room in the engine's window, then hand over to the device thread
             .mapAsync(
@@ -155,14 +157,18 @@ public final class InferencePipeline implements AutoCloseable {
     }
     int estimate = r.estimatedTokens();
     Job[] holder = new Job[1];
-    Pair<BoundedSourceQueue<Object>, Source<Object, NotUsed>> pre =
+    Pair<BoundedSourceQueue<Object>, Publisher<Object>> pre =
         Source.<Object>queue(settings.outputBuffer())
             .watchTermination(
                 (q, done) -> {
                   done.whenComplete((d, e) -> onConsumerGone(holder[0]));
                   return q;
                 })
-            .preMaterialize(mat);
+            // One consumer, so no fan-out: preMaterialize's fan-out publisher would put an actor
+            // of its own between this queue and the consumer, two more hops for every token. The
+            // subscription timeout applies all the same.
+            .toMat(Sink.asPublisher(AsPublisher.WITHOUT_FANOUT), Keep.both())
+            .run(mat);
     Job job = new Job(r, pre.first(), estimate);
     holder[0] = job;
     pendingTokens.addAndGet(estimate);
@@ -180,9 +186,22 @@ public final class InferencePipeline implements AutoCloseable {
           Source.empty());
     }
     Source<PipelineEvent, NotUsed> events =
-        pre.second()
+        Source.fromPublisher(pre.second())
             .via(Postprocess.flow(model.tokenizer(), r.params().stop(), settings.maxChunkTokens()));
     return new Submission(Submission.Status.QUEUED, events);
+  }
+
+  /** Templates and tokenizes a job, and corrects the queued-token count to the real size. */
+  private Job prepare(Prefetch prefetch, Job job) {
+    if (!job.cancelled) {
+      job.prepared = prepareSafely(prefetch, job.request);
+      if (job.prepared.tokens() != null) {
+        int n = job.prepared.tokens().length;
+        pendingTokens.addAndGet(n - job.countedTokens);
+        job.countedTokens = n;
+      }
+    }
+    return job;
   }
 
   /** Prefetch never fails the shared stream: an unexpected error fails only its request. */

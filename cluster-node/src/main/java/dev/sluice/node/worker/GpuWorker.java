@@ -218,12 +218,10 @@ public final class GpuWorker extends AbstractBehavior<Object> {
   private InferencePipeline pipeline;
   private Phase phase = Phase.LOADING;
   private ActorRef<Done> drainReplyTo;
-  // Rates (EWMA) from the device's counters.
-  private long lastPrompt;
-  private long lastDecode;
-  private long lastAtNanos = System.nanoTime();
-  private double prefillRate;
-  private double decodeRate;
+  // Rates per second of device busy time (EWMA), from the device's counters: see RateMeter.
+  private final RateMeter prefillRate = new RateMeter(RATE_SAMPLE_NANOS);
+  private final RateMeter decodeRate = new RateMeter(RATE_SAMPLE_NANOS);
+  private static final long RATE_SAMPLE_NANOS = 50_000_000L;
 
   private enum Phase {
     LOADING,
@@ -534,11 +532,17 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     }
     f.pulling = true;
     String id = f.generate.requestId();
-    getContext()
-        .pipeToSelf(
-            f.events.pull(),
+    ActorRef<Object> self = getContext().getSelf();
+    // Told from the stream's thread: a pipeToSelf on this Scala-backed stage would run its
+    // callback on the common pool (one thread on a 2-core machine), one more hop per token.
+    f.events
+        .pull()
+        .whenCompleteAsync(
             (ev, e) ->
-                new Pulled(id, ev == null ? Optional.empty() : ev, e == null ? null : unwrap(e)));
+                self.tell(
+                    new Pulled(
+                        id, ev == null ? Optional.empty() : ev, e == null ? null : unwrap(e))),
+            Runnable::run);
   }
 
   private Behavior<Object> onPulled(Pulled p) {
@@ -632,24 +636,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
 
   private void publishLoad() {
     DeviceLoop.Stats st = loop.stats();
-    long t = System.nanoTime();
-    double dt = (t - lastAtNanos) / 1e9;
-    if (dt > 0.05) {
-      double p = Math.max(0, st.promptTokensProcessed() - lastPrompt) / dt;
-      double d = Math.max(0, st.decodeTokensProcessed() - lastDecode) / dt;
-      // A rate is what the device does while it works: an idle second measures nothing (it used
-      // to halve the rate each second, so after a quiet minute admission predicted hours for the
-      // next request and refused it). Decode counts as working while sequences run.
-      if (p > 0) {
-        prefillRate = prefillRate == 0 ? p : 0.5 * prefillRate + 0.5 * p;
-      }
-      if (d > 0 || st.running() > 0) {
-        decodeRate = decodeRate == 0 ? d : 0.5 * decodeRate + 0.5 * d;
-      }
-      lastPrompt = st.promptTokensProcessed();
-      lastDecode = st.decodeTokensProcessed();
-      lastAtNanos = t;
-    }
+    prefillRate.update(st.promptTokensProcessed(), st.prefillBusyNanos());
+    decodeRate.update(st.decodeOnlyTokens(), st.decodeBusyNanos());
     int waitingRequests =
         st.waiting() + (pipeline == null ? stash.size() : pipeline.pendingRequests());
     long waitingTokens = pipeline == null ? 0 : pipeline.queuedPromptTokens();
@@ -669,8 +657,8 @@ public final class GpuWorker extends AbstractBehavior<Object> {
                 st.freeKvBlocks(),
                 st.totalKvBlocks(),
                 st.kvBlockSize(),
-                prefillRate,
-                decodeRate,
+                prefillRate.rate(),
+                decodeRate.rate(),
                 System.currentTimeMillis())));
   }
 }

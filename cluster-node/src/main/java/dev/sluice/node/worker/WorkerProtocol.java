@@ -127,8 +127,9 @@ public final class WorkerProtocol {
    *
    * @param workerId the sharded entity id, e.g. {@code node-1:gpu-0} or {@code node-1:cpu-0}
    * @param queuedPromptTokens prompt tokens admitted but not yet prefilled
-   * @param prefillTokensPerSecond measured (EWMA) prefill rate
-   * @param decodeTokensPerSecond measured (EWMA) aggregate decode rate
+   * @param prefillTokensPerSecond measured (EWMA) prefill rate per second of device busy time (the
+   *     device's capacity, which idle time does not lower); 0 until measured
+   * @param decodeTokensPerSecond measured (EWMA) aggregate decode rate per second of busy time
    */
   public record LoadReport(
       String workerId,

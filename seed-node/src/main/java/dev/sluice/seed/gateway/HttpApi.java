@@ -45,6 +45,7 @@ import org.apache.pekko.http.javadsl.ServerBinding;
 import org.apache.pekko.http.javadsl.model.AttributeKey;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
+import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
 import org.apache.pekko.http.javadsl.model.HttpProtocols;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
@@ -348,9 +349,23 @@ public final class HttpApi {
       return CompletableFuture.completedFuture(response(f.error()));
     }
     long limit = deps.settings().maxBodyBytes();
-    return req.entity()
-        .withSizeLimit(limit)
-        .toStrict(30_000, mat)
+    if (req.entity() instanceof HttpEntity.Strict whole) {
+      // Nearly every body arrives whole: decided here on the connection's thread, with no future
+      // and no hop to another thread, so a refusal costs only parsing and admission.
+      if (whole.getData().size() > limit) {
+        return CompletableFuture.completedFuture(response(tooLarge(limit)));
+      }
+      CompletionStage<HttpResponse> answer;
+      try {
+        answer = admit(req, whole.getData(), chat, tenant, deadlineMs, ex);
+      } catch (ApiError.Failure f) {
+        return CompletableFuture.completedFuture(response(f.error()));
+      } catch (RuntimeException e) {
+        return CompletableFuture.completedFuture(unexpected(e, limit));
+      }
+      return answer.exceptionally(t -> unexpected(t, limit));
+    }
+    return direct(req.entity().withSizeLimit(limit).toStrict(30_000, mat))
         .thenCompose(
             strict -> {
               try {
@@ -359,58 +374,74 @@ public final class HttpApi {
                 return CompletableFuture.completedFuture(response(f.error()));
               }
             })
-        .exceptionally(
-            t -> {
-              Throwable c =
-                  t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
-              while (c.getCause() != null && !(c instanceof EntityStreamSizeException)) {
-                c = c.getCause();
-              }
-              if (c instanceof ClientGone) {
-                // Never sent (the connection is closed): recorded as nginx's 499.
-                return HttpResponse.create()
-                    .withStatus(
-                        StatusCodes.custom(
-                            GatewayMetrics.CLIENT_CLOSED,
-                            "Client Closed Request",
-                            "The client closed its connection before the response.",
-                            false,
-                            false));
-              }
-              if (c instanceof EntityStreamSizeException) {
-                return response(
-                    new ApiError(
-                        413,
-                        "invalid_request_error",
-                        "request_too_large",
-                        null,
-                        "The request body is larger than " + limit + " bytes.",
-                        0,
-                        null));
-              }
-              if (c instanceof org.apache.pekko.stream.AbruptTerminationException) {
-                // The node is shutting down under the request.
-                return response(
-                    new ApiError(
-                        503,
-                        "server_error",
-                        "shutting_down",
-                        null,
-                        "The gateway is shutting down; retry on another node.",
-                        1,
-                        "shutting_down"));
-              }
-              log.error("request failed unexpectedly", t);
-              return response(
-                  new ApiError(
-                      500,
-                      "server_error",
-                      "internal_error",
-                      null,
-                      "Internal error: " + c,
-                      0,
-                      null));
-            });
+        .exceptionally(t -> unexpected(t, limit));
+  }
+
+  /**
+   * A plain future completed on the thread that completes {@code stage}. Stages backed by Scala
+   * futures (Pekko's javadsl) run every dependent action asynchronously on the common pool, which
+   * has a single thread on a 2-core machine: every request would queue there for a hop.
+   */
+  static <T> CompletableFuture<T> direct(CompletionStage<T> stage) {
+    CompletableFuture<T> f = new CompletableFuture<>();
+    stage.whenCompleteAsync(
+        (v, e) -> {
+          if (e != null) {
+            f.completeExceptionally(e);
+          } else {
+            f.complete(v);
+          }
+        },
+        Runnable::run);
+    return f;
+  }
+
+  private static ApiError tooLarge(long limit) {
+    return new ApiError(
+        413,
+        "invalid_request_error",
+        "request_too_large",
+        null,
+        "The request body is larger than " + limit + " bytes.",
+        0,
+        null);
+  }
+
+  /** A failure nothing else answered: 413, 503 while shutting down, else 500. */
+  private static HttpResponse unexpected(Throwable t, long limit) {
+    Throwable c = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
+    while (c.getCause() != null && !(c instanceof EntityStreamSizeException)) {
+      c = c.getCause();
+    }
+    if (c instanceof ClientGone) {
+      // Never sent (the connection is closed): recorded as nginx's 499.
+      return HttpResponse.create()
+          .withStatus(
+              StatusCodes.custom(
+                  GatewayMetrics.CLIENT_CLOSED,
+                  "Client Closed Request",
+                  "The client closed its connection before the response.",
+                  false,
+                  false));
+    }
+    if (c instanceof EntityStreamSizeException) {
+      return response(tooLarge(limit));
+    }
+    if (c instanceof org.apache.pekko.stream.AbruptTerminationException) {
+      // The node is shutting down under the request.
+      return response(
+          new ApiError(
+              503,
+              "server_error",
+              "shutting_down",
+              null,
+              "The gateway is shutting down; retry on another node.",
+              1,
+              "shutting_down"));
+    }
+    log.error("request failed unexpectedly", t);
+    return response(
+        new ApiError(500, "server_error", "internal_error", null, "Internal error: " + c, 0, null));
   }
 
   private String authenticate(HttpRequest req) {

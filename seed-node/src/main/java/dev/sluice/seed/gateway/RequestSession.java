@@ -20,11 +20,11 @@ import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.NoSerializationVerificationNeeded;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.RecipientRef;
 import org.apache.pekko.actor.typed.javadsl.AbstractBehavior;
 import org.apache.pekko.actor.typed.javadsl.ActorContext;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
-import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.CompletionStrategy;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.stream.typed.javadsl.ActorSource;
@@ -49,9 +49,12 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** What the session handles. Local only: never crosses the network. */
   public sealed interface Command extends NoSerializationVerificationNeeded
-      permits WorkerEvent, Pulled, StreamEnded, Tick {}
+      permits WorkerEvent, Pulled, StreamEnded, Tick, Attached {}
 
   private record WorkerEvent(WorkerProtocol.Event event) implements Command {}
+
+  /** The HTTP side materialized the session's source: where its output goes. */
+  private record Attached(ActorRef<Out> ref) implements Command {}
 
   /** The HTTP side consumed the last element. */
   enum Pulled implements Command {
@@ -126,7 +129,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private final CompletionRequest request;
   private final String id;
   private final AdmissionController.Ticket ticket;
-  private final ActorRef<Out> out;
+  // The source's actor, once the HTTP side has materialized it (Attached); output waits until then.
+  private ActorRef<Out> out;
+  private final long createdMs = System.currentTimeMillis();
   private final ActorRef<WorkerProtocol.Event> events;
   private final ArrayDeque<Out> pending = new ArrayDeque<>();
   private final List<String> triedWorkers = new ArrayList<>();
@@ -135,6 +140,8 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private long lastChunkNanos;
 
   private String workerId;
+  // The current worker, resolved once per attempt (a sharding reference is not free to build).
+  private RecipientRef<WorkerProtocol.Command> worker;
   private long epoch;
   private String attemptId;
   private int attempt;
@@ -142,11 +149,16 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private long lastEventMs;
   private boolean accepted;
   private int promptTokens;
+  // Prompt tokens this attempt holds in the worker pool's accounting: the gateway's estimate from
+  // dispatch until the worker reports the real count (Accepted), then the real count.
+  private long promptCounted;
   private int chunksThisAttempt;
   private int chunksTotal;
   private long completionTokens;
   private long attemptTokens;
   private int credit;
+  // Chunks the client consumed that the worker has not been told about yet (see onPulled).
+  private int unacked;
   private boolean canSend = true;
   private boolean lastWasText;
   private boolean started;
@@ -168,7 +180,10 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     this.series = deps.metrics().model(request.model());
     this.events = ctx.messageAdapter(WorkerProtocol.Event.class, WorkerEvent::new);
     ActorRef<Command> self = ctx.getSelf();
-    Pair<ActorRef<Out>, Source<Out, NotUsed>> pair =
+    // Not pre-materialized: a pre-materialized source is a publisher with an actor of its own
+    // between this source and the HTTP stream, two more actor hops for every chunk. The HTTP side
+    // runs this source at once; its actor reference comes back here as Attached.
+    source.complete(
         ActorSource.<Out, Command>actorRefWithBackpressure(
                 self,
                 Pulled.INSTANCE,
@@ -177,10 +192,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
                         ? Optional.of(CompletionStrategy.draining())
                         : Optional.empty(),
                 o -> Optional.empty())
-            .preMaterialize(ctx.getSystem());
-    this.out = pair.first();
-    source.complete(
-        pair.second()
+            .mapMaterializedValue(
+                ref -> {
+                  self.tell(new Attached(ref));
+                  return NotUsed.getInstance();
+                })
             .watchTermination(
                 (nu, done) -> {
                   done.whenComplete((d, e) -> self.tell(StreamEnded.INSTANCE));
@@ -196,6 +212,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         .onMessageEquals(Pulled.INSTANCE, this::onPulled)
         .onMessageEquals(StreamEnded.INSTANCE, this::onStreamEnded)
         .onMessageEquals(Tick.INSTANCE, this::onTick)
+        .onMessage(Attached.class, this::onAttached)
         .build();
   }
 
@@ -203,26 +220,27 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     attempt++;
     this.epoch = epoch;
     workerId = worker;
+    this.worker = deps.directory().worker(worker);
     triedWorkers.add(worker);
     attemptId = id + "-" + attempt;
     accepted = false;
     chunksThisAttempt = 0;
     attemptTokens = 0;
     credit = deps.settings().initialCredit();
+    unacked = 0;
+    promptCounted = ticket.promptTokens();
     dispatchedMs = System.currentTimeMillis();
     lastEventMs = dispatchedMs;
-    deps.directory()
-        .worker(worker)
-        .tell(
-            new WorkerProtocol.Generate(
-                attemptId,
-                request.model(),
-                request.prompt(),
-                request.params(),
-                ticket.deadlineEpochMs(),
-                ticket.priority().ordinal(),
-                credit,
-                events));
+    this.worker.tell(
+        new WorkerProtocol.Generate(
+            attemptId,
+            request.model(),
+            request.prompt(),
+            request.params(),
+            ticket.deadlineEpochMs(),
+            ticket.priority().ordinal(),
+            credit,
+            events));
   }
 
   private Behavior<Command> onWorkerEvent(WorkerEvent w) {
@@ -236,6 +254,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
       case Accepted a -> {
         accepted = true;
         promptTokens = a.promptTokens();
+        if (chunksThisAttempt == 0 && a.promptTokens() > 0) {
+          // The admission estimate (from the body's bytes) becomes the tokenizer's count.
+          deps.admission().pool().corrected(workerId, epoch, promptCounted, a.promptTokens());
+          promptCounted = a.promptTokens();
+        }
         if (!started) {
           series.queueWait.observe((System.nanoTime() - admittedNanos) / 1e9);
           started = true;
@@ -244,13 +267,13 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
       }
       case Chunk c -> {
         if (chunksThisAttempt == 0) {
-          deps.admission().pool().prefilled(workerId, epoch, ticket.promptTokens());
+          deps.admission().pool().prefilled(workerId, epoch, promptCounted);
         }
         chunksThisAttempt++;
         chunksTotal++;
         if (--credit < -1) {
           // A worker ignoring its credit would make this session's buffer unbounded: stop it.
-          deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+          worker.tell(new WorkerProtocol.Cancel(attemptId));
           fail(
               new ApiError(
                   503,
@@ -310,13 +333,13 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** The current worker cannot finish the request: retry once if the client has seen nothing. */
   private void workerLost(String reason, String message) {
-    deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+    worker.tell(new WorkerProtocol.Cancel(attemptId));
     deps.admission()
         .pool()
         .finished(
             workerId,
             epoch,
-            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            chunksThisAttempt == 0 ? promptCounted : 0,
             Math.max(0, ticket.maxTokens() - attemptTokens));
     // Nothing has reached the client before a stream's first chunk, and never before the end of a
     // whole response: then the request can start over elsewhere.
@@ -415,7 +438,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         .finished(
             workerId,
             epoch,
-            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            chunksThisAttempt == 0 ? promptCounted : 0,
             Math.max(0, ticket.maxTokens() - attemptTokens));
     endWith(error);
   }
@@ -423,7 +446,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private void endWith(ApiError error) {
     if (!finished) {
       finished = true;
-      deps.admission().release(ticket, ticket.promptTokens() + completionTokens, System.nanoTime());
+      deps.admission().release(ticket, promptCounted + completionTokens, System.nanoTime());
     }
     emit(new Error(error, started));
     emit(Close.INSTANCE);
@@ -437,9 +460,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         .finished(
             workerId,
             epoch,
-            chunksThisAttempt == 0 ? ticket.promptTokens() : 0,
+            chunksThisAttempt == 0 ? promptCounted : 0,
             Math.max(0, ticket.maxTokens() - attemptTokens));
-    deps.admission().release(ticket, ticket.promptTokens() + completionTokens, System.nanoTime());
+    deps.admission().release(ticket, promptCounted + completionTokens, System.nanoTime());
   }
 
   private void emit(Out o) {
@@ -447,8 +470,16 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     flush();
   }
 
+  private Behavior<Command> onAttached(Attached a) {
+    if (out == null) { // the source runs once; a second run would get nothing
+      out = a.ref();
+      flush();
+    }
+    return this;
+  }
+
   private void flush() {
-    while (canSend && !pending.isEmpty() && !closed) {
+    while (out != null && canSend && !pending.isEmpty() && !closed) {
       Out o = pending.poll();
       canSend = o == Close.INSTANCE;
       lastWasText = o instanceof Text;
@@ -462,20 +493,30 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private Behavior<Command> onPulled() {
     canSend = true;
     if (lastWasText && !finished) {
-      // The client took a chunk: the worker may send one more.
-      credit++;
-      deps.directory().worker(workerId).tell(new WorkerProtocol.Ack(attemptId, 1));
+      // The client took a chunk: the worker may send one more. Acknowledged in batches of half the
+      // initial credit, so the worker never runs dry while the client keeps up, and an Ack (three
+      // actor hops through sharding) goes out every few tokens instead of after each one.
+      unacked++;
+      if (unacked >= ackBatch()) {
+        credit += unacked;
+        worker.tell(new WorkerProtocol.Ack(attemptId, unacked));
+        unacked = 0;
+      }
     }
     lastWasText = false;
     flush();
     return closed && pending.isEmpty() ? Behaviors.stopped() : this;
   }
 
+  private int ackBatch() {
+    return Math.max(1, deps.settings().initialCredit() / 2);
+  }
+
   private Behavior<Command> onStreamEnded() {
     if (!finished) {
       // The client went away (or the HTTP side gave up): free the sequence at once.
       getContext().getLog().debug("request {}: client gone, cancelling {}", id, attemptId);
-      deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+      worker.tell(new WorkerProtocol.Cancel(attemptId));
       fail(new ApiError(499, "client_closed", "client_closed", null, "client gone", 0, null));
     }
     return Behaviors.stopped();
@@ -484,7 +525,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private Behavior<Command> onTick() {
     long now = System.currentTimeMillis();
     if (finished) {
-      return closed && pending.isEmpty() ? Behaviors.stopped() : this;
+      boolean neverRun =
+          out == null && now - createdMs > deps.settings().acceptTimeout().toMillis();
+      return (closed && pending.isEmpty()) || neverRun ? Behaviors.stopped() : this;
     }
     GatewaySettings s = deps.settings();
     if (!deps.admission().pool().alive(workerId, now)) {
@@ -496,7 +539,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     } else if (credit > 0 && now - lastEventMs > s.silenceTimeout().toMillis()) {
       workerLost("silent", "no output for " + s.silenceTimeout().toMillis() + " ms");
     } else if (now > ticket.deadlineEpochMs() + 1000) {
-      deps.directory().worker(workerId).tell(new WorkerProtocol.Cancel(attemptId));
+      worker.tell(new WorkerProtocol.Cancel(attemptId));
       fail(
           new ApiError(
               503,

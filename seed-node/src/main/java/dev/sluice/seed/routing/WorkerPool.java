@@ -129,6 +129,19 @@ public final class WorkerPool {
     return e.epoch;
   }
 
+  /**
+   * The worker reported the request's real prompt size ({@code Accepted}): the gateway's estimate
+   * {@code estimated}, counted at {@link #dispatched}, becomes {@code actual}. Until the next load
+   * report the gateway's own count carries the difference; after one, the report does (the worker
+   * counts real tokens from its prefetch on), so nothing is left to correct.
+   */
+  public synchronized void corrected(String workerId, long epoch, long estimated, long actual) {
+    Entry e = workers.get(workerId);
+    if (e != null && epoch == e.epoch) {
+      e.sincePrefill = Math.max(0, e.sincePrefill + actual - estimated);
+    }
+  }
+
   /** The request's prompt was prefilled (its first chunk arrived). */
   public synchronized void prefilled(String workerId, long epoch, long promptTokens) {
     progress(workerId, epoch, promptTokens, 0, 0);
