@@ -135,6 +135,7 @@ class GatewayRoutesTest {
     worker("silent-bad", "silent", Mode.SILENT, 0, gateway);
     worker("silent-good", "silent", Mode.NORMAL, 100, gateway);
     worker("dies-0", "dies", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("mute-0", "mute", Mode.MUTE, 0, gateway);
     worker("restart-bad", "restart", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
     worker("restart-good", "restart", Mode.NORMAL, 100, gateway);
     worker("hold-0", "hold", Mode.HOLD, 0, gateway, authGateway);
@@ -776,6 +777,41 @@ class GatewayRoutesTest {
                 "status",
                 "200"))
         .isZero();
+  }
+
+  @Test
+  void aStreamWhoseClientDisconnectsBeforeAWorkerAcceptedItIsCancelled() throws Exception {
+    String metricsBefore = scrape();
+    FakeWorker mute = fakes.get("mute-0");
+    // No worker has accepted it, so no response header has been written: only the connection
+    // can tell (the accept-timeout, 2 s here, would end it as 503 instead).
+    try (Socket socket = rawPost("/v1/chat/completions", chat("mute", true), "HTTP/1.1")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> !mute.received(WorkerProtocol.Generate.class).isEmpty());
+    }
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !mute.received(WorkerProtocol.Cancel.class).isEmpty());
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            metricsBefore,
+                            scrape(),
+                            "sluice_requests_total",
+                            "model",
+                            "mute",
+                            "status",
+                            "499"))
+                    .isEqualTo(1));
+    assertThat(
+            delta(
+                metricsBefore, scrape(), "sluice_requests_total", "model", "mute", "status", "503"))
+        .isZero();
+    assertThat(mute.received(WorkerProtocol.Generate.class)).hasSize(1);
   }
 
   @Test
