@@ -11,11 +11,8 @@ import org.apache.pekko.stream.BoundedSourceQueue;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.OverflowStrategy;
 import org.apache.pekko.stream.QueueOfferResult;
-import org.apache.pekko.stream.javadsl.AsPublisher;
-import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
-import org.reactivestreams.Publisher;
 
 /**
  * The serving pipeline of one device, as a Pekko stream:
@@ -157,18 +154,14 @@ public final class InferencePipeline implements AutoCloseable {
     }
     int estimate = r.estimatedTokens();
     Job[] holder = new Job[1];
-    Pair<BoundedSourceQueue<Object>, Publisher<Object>> pre =
+    Pair<BoundedSourceQueue<Object>, Source<Object, NotUsed>> pre =
         Source.<Object>queue(settings.outputBuffer())
             .watchTermination(
                 (q, done) -> {
                   done.whenComplete((d, e) -> onConsumerGone(holder[0]));
                   return q;
                 })
-            // One consumer, so no fan-out: preMaterialize's fan-out publisher would put an actor
-            // of its own between this queue and the consumer, two more hops for every token. The
-            // subscription timeout applies all the same.
-            .toMat(Sink.asPublisher(AsPublisher.WITHOUT_FANOUT), Keep.both())
-            .run(mat);
+            .preMaterialize(mat);
     Job job = new Job(r, pre.first(), estimate);
     holder[0] = job;
     pendingTokens.addAndGet(estimate);
@@ -186,7 +179,7 @@ public final class InferencePipeline implements AutoCloseable {
           Source.empty());
     }
     Source<PipelineEvent, NotUsed> events =
-        Source.fromPublisher(pre.second())
+        pre.second()
             .via(Postprocess.flow(model.tokenizer(), r.params().stop(), settings.maxChunkTokens()));
     return new Submission(Submission.Status.QUEUED, events);
   }

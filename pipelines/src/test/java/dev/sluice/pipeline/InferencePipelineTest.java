@@ -280,4 +280,34 @@ class InferencePipelineTest {
     await(() -> pipeline.device().stats().running() == 0);
     assertThat(pipeline.device().stats().freeKvBlocks()).isEqualTo(total);
   }
+
+  @Test
+  void anEventStreamNobodyRunsIsCancelledAfterTheSubscriptionTimeout() throws Exception {
+    system.terminate();
+    system =
+        ActorSystem.create(
+            "pipeline-test",
+            com.typesafe.config.ConfigFactory.parseString(
+                    "pekko.stream.materializer.subscription-timeout.timeout = 500ms")
+                .withFallback(com.typesafe.config.ConfigFactory.load()));
+    mat = Materializer.matFromSystem(system);
+    start(2, PipelineSettings.defaults());
+    int total = pipeline.device().stats().totalKvBlocks();
+    // Queued, and then abandoned: its events are never run.
+    var sub =
+        pipeline.submit(
+            PipelineRequest.text("abandoned", "Once upon a time", SamplingParams.greedy(400)));
+    assertThat(sub.status()).isEqualTo(InferencePipeline.Submission.Status.QUEUED);
+    await(() -> pipeline.device().stats().running() == 0 && pipeline.pendingRequests() == 0);
+    await(() -> pipeline.device().stats().freeKvBlocks() == total);
+    // The device is free for the next request.
+    List<PipelineEvent> ev =
+        pipeline
+            .submit(PipelineRequest.text("next", "Once upon a time", SamplingParams.greedy(4)))
+            .events()
+            .runWith(Sink.seq(), mat)
+            .toCompletableFuture()
+            .get(60, TimeUnit.SECONDS);
+    assertThat(ev.getLast()).isInstanceOf(PipelineEvent.Finished.class);
+  }
 }

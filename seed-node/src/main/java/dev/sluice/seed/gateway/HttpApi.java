@@ -571,7 +571,7 @@ public final class HttpApi {
     Pair<UniqueKillSwitch, CompletionStage<List<Out>>> run =
         src.viaMat(KillSwitches.single(), Keep.right()).toMat(Sink.seq(), Keep.both()).run(mat);
     Runnable deregister = abortOnClientGone(req, run.first());
-    return run.second()
+    return direct(run.second())
         .whenComplete((outs, e) -> deregister.run())
         .thenApply(
             outs -> {
@@ -637,7 +637,7 @@ public final class HttpApi {
             .toMat(Sink.head(), Keep.both())
             .run(mat);
     Runnable deregister = abortOnClientGone(req, run.first());
-    return run.second()
+    return direct(run.second())
         .whenComplete((p, e) -> deregister.run())
         .thenApply(
             pair -> {
