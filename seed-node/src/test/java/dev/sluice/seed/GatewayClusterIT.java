@@ -22,8 +22,9 @@ import org.junit.jupiter.api.Test;
  * worker nodes (seed-node.jar --roles worker) running one SIMULATED worker each (the wire format
  * and the cluster path are real: Kryo over Artery, Cluster Sharding, load reports on the pub-sub
  * topic). Requests spread over both workers; {@code kill -9} of one under load loses no admitted
- * request: each one ends with its result (retried on the other worker if it had no output yet) or
- * with a 503 whose reason says its worker was lost after output began.
+ * whole (non-streamed) request: each one ends with its full result, retried on the other worker
+ * when its worker is lost. It runs without the model; {@link RealClusterFailoverIT} is the same
+ * with the real engine, streamed requests and the greedy text.
  */
 class GatewayClusterIT {
   final List<NodeProcess> started = new ArrayList<>();
@@ -126,21 +127,14 @@ class GatewayClusterIT {
     }
     Thread.sleep(1500);
     workers.get(0).process.destroyForcibly(); // kill -9
-    int ok = 0;
     for (var f : load) {
-      HttpResponse<String> r = f.get();
-      if (r.statusCode() == 200) {
-        ok++;
-        assertThat(r.body()).contains("\"completion_tokens\":200");
-      } else {
-        assertThat(r.statusCode()).as(r.body()).isEqualTo(503);
-        assertThat(r.headers().firstValue("X-Sluice-Reason")).hasValue("worker_lost");
-        assertThat(r.body()).contains("after generation began");
-      }
+      // Bounded: a request that hangs fails here.
+      HttpResponse<String> r = f.get(150, java.util.concurrent.TimeUnit.SECONDS);
+      // Whole responses: the client has seen nothing before the end, so even one whose sequence
+      // had started on the killed worker starts over on the survivor and completes.
+      assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+      assertThat(r.body()).contains("\"completion_tokens\":200");
     }
-    // Only the sequences that had started on the killed worker (at most its 2 slots) may fail;
-    // those still queued there were retried on the survivor.
-    assertThat(ok).isGreaterThanOrEqualTo(10);
     // The cluster keeps serving on the surviving worker.
     HttpResponse<String> after = complete(url, 4).get();
     assertThat(after.statusCode()).as(after.body()).isEqualTo(200);

@@ -111,6 +111,39 @@ class GpuWorkerTest {
   }
 
   @Test
+  void anIdleWorkerKeepsReportingTheRateItMeasuredWhileBusy() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    worker.tell(generate("rate1", "Once upon a time", WorkerNodes.greedy(200), 1000, probe));
+    Event e;
+    do {
+      e = probe.receiveMessage(Duration.ofSeconds(30));
+    } while (!(e instanceof Completed));
+    long completedAt = System.currentTimeMillis();
+    // Three consecutive reports of the idle worker (seconds apart): an idle second measures no
+    // rate, so admission still knows what the device can do (it used to decay towards zero).
+    List<LoadReport> idle = new java.util.ArrayList<>();
+    reports.fishForMessage(
+        Duration.ofSeconds(15),
+        r -> {
+          if (!r.workerId().equals(workerId) || r.timestampMs() <= completedAt) {
+            return FishingOutcomes.continueAndIgnore();
+          }
+          if (r.activeSequences() != 0) {
+            idle.clear();
+            return FishingOutcomes.continueAndIgnore();
+          }
+          idle.add(r);
+          return idle.size() == 3
+              ? FishingOutcomes.complete()
+              : FishingOutcomes.continueAndIgnore();
+        });
+    assertThat(idle.getFirst().decodeTokensPerSecond()).isPositive();
+    assertThat(idle)
+        .extracting(LoadReport::decodeTokensPerSecond)
+        .containsOnly(idle.getFirst().decodeTokensPerSecond());
+  }
+
+  @Test
   void noChunkBeyondTheCreditUntilAcked() {
     TestProbe<Event> probe = kit.createTestProbe(Event.class);
     worker.tell(generate("c1", "Once upon a time", WorkerNodes.greedy(60), 2, probe));

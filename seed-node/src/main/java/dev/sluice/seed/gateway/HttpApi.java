@@ -30,20 +30,24 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.Props;
 import org.apache.pekko.http.javadsl.Http;
 import org.apache.pekko.http.javadsl.ServerBinding;
+import org.apache.pekko.http.javadsl.model.AttributeKey;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
 import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpEntity;
 import org.apache.pekko.http.javadsl.model.HttpHeader;
+import org.apache.pekko.http.javadsl.model.HttpProtocols;
 import org.apache.pekko.http.javadsl.model.HttpRequest;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.MediaTypes;
@@ -52,7 +56,12 @@ import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
+import org.apache.pekko.japi.Pair;
+import org.apache.pekko.stream.KillSwitches;
 import org.apache.pekko.stream.Materializer;
+import org.apache.pekko.stream.UniqueKillSwitch;
+import org.apache.pekko.stream.javadsl.Flow;
+import org.apache.pekko.stream.javadsl.Keep;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.Source;
 import org.apache.pekko.util.ByteString;
@@ -99,7 +108,7 @@ public final class HttpApi {
   public CompletionStage<ServerBinding> start() {
     GatewaySettings s = deps.settings();
     CompletionStage<ServerBinding> binding =
-        Http.get(system).newServerAt(s.host(), s.port()).bind(routes());
+        Http.get(system).newServerAt(s.host(), s.port()).bindFlow(connectionFlow());
     binding.whenComplete(
         (b, error) -> {
           if (error != null) {
@@ -114,6 +123,113 @@ public final class HttpApi {
           }
         });
     return binding;
+  }
+
+  /**
+   * The routes as one connection's flow, each request carrying its {@link Connection}, so that a
+   * request can learn that its client has gone before any response byte is written: Pekko HTTP
+   * tells a handler nothing of it, and keeps waiting for the response of a request whose client
+   * closed its socket (a streamed entity learns it only when its write fails).
+   *
+   * <p>The sign is the end of the connection's request side while a response is pending: the server
+   * reads end of stream from a client that closed its socket. A client that only half-closes its
+   * sending side looks the same and counts as gone too (nginx's convention; such a client gets a
+   * bodiless 499). The request side also ends after a request that asks to close the connection
+   * ({@code Connection: close}, or HTTP/1.0 without keep-alive) while its client still waits: that
+   * end is no sign, and such a client's departure is noticed only at its deadline (or, streamed, at
+   * the first write).
+   */
+  Flow<HttpRequest, HttpResponse, NotUsed> connectionFlow() {
+    Flow<HttpRequest, HttpResponse, NotUsed> handler = routes().flow(system);
+    return Flow.fromMaterializer(
+            (m, attributes) -> {
+              Connection c = new Connection();
+              return Flow.<HttpRequest>create()
+                  .map(r -> c.received(r))
+                  .watchTermination(
+                      (nu, done) -> {
+                        done.whenComplete((d, e) -> c.requestSideEnded());
+                        return NotUsed.getInstance();
+                      })
+                  .via(handler)
+                  .watchTermination(
+                      (nu, done) -> {
+                        done.whenComplete((d, e) -> c.close());
+                        return NotUsed.getInstance();
+                      });
+            })
+        .mapMaterializedValue(f -> NotUsed.getInstance());
+  }
+
+  /** One client connection: what to cancel when it goes. */
+  static final class Connection {
+    static final AttributeKey<Connection> KEY =
+        AttributeKey.create("sluice-connection", Connection.class);
+
+    private final Set<Runnable> onClose = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
+    private volatile boolean lastAskedToClose;
+
+    /** A request arrived on this connection: tags it with the connection. */
+    HttpRequest received(HttpRequest r) {
+      lastAskedToClose = asksToClose(r);
+      return r.addAttribute(KEY, this);
+    }
+
+    /** No more requests will come: the client is gone, unless the last one asked for that. */
+    void requestSideEnded() {
+      if (!lastAskedToClose) {
+        close();
+      }
+    }
+
+    private static boolean asksToClose(HttpRequest r) {
+      boolean close = false;
+      boolean keepAlive = false;
+      for (HttpHeader h : r.getHeaders()) {
+        if (h.is("connection")) {
+          String v = h.value().toLowerCase(java.util.Locale.ROOT);
+          close |= v.contains("close");
+          keepAlive |= v.contains("keep-alive");
+        }
+      }
+      return close || (r.protocol().equals(HttpProtocols.HTTP_1_0) && !keepAlive);
+    }
+
+    /**
+     * Runs {@code r} once when the connection closes (at once if it has); returns what removes it
+     * again, so a long-lived keep-alive connection holds only its requests in flight.
+     */
+    Runnable onClose(Runnable r) {
+      onClose.add(r);
+      if (closed && onClose.remove(r)) {
+        r.run();
+      }
+      return () -> onClose.remove(r);
+    }
+
+    void close() {
+      closed = true;
+      for (Runnable r : onClose) {
+        if (onClose.remove(r)) {
+          r.run();
+        }
+      }
+    }
+  }
+
+  /** Ends a request's output when its client has gone (not an error: nobody sees it). */
+  private static final class ClientGone extends RuntimeException {
+    ClientGone() {
+      super("the client closed its connection", null, false, false);
+    }
+  }
+
+  /** Aborts {@code output} if the request's connection closes; returns what deregisters it. */
+  private static Runnable abortOnClientGone(HttpRequest req, UniqueKillSwitch output) {
+    return req.getAttribute(Connection.KEY)
+        .map(c -> c.onClose(() -> output.abort(new ClientGone())))
+        .orElse(() -> {});
   }
 
   /** The API's routes. */
@@ -241,7 +357,7 @@ public final class HttpApi {
       }
       CompletionStage<HttpResponse> answer;
       try {
-        answer = admit(whole.getData(), chat, tenant, deadlineMs, ex);
+        answer = admit(req, whole.getData(), chat, tenant, deadlineMs, ex);
       } catch (ApiError.Failure f) {
         return CompletableFuture.completedFuture(response(f.error()));
       } catch (RuntimeException e) {
@@ -253,7 +369,7 @@ public final class HttpApi {
         .thenCompose(
             strict -> {
               try {
-                return admit(strict.getData(), chat, tenant, deadlineMs, ex);
+                return admit(req, strict.getData(), chat, tenant, deadlineMs, ex);
               } catch (ApiError.Failure f) {
                 return CompletableFuture.completedFuture(response(f.error()));
               }
@@ -296,6 +412,17 @@ public final class HttpApi {
     Throwable c = t instanceof CompletionException && t.getCause() != null ? t.getCause() : t;
     while (c.getCause() != null && !(c instanceof EntityStreamSizeException)) {
       c = c.getCause();
+    }
+    if (c instanceof ClientGone) {
+      // Never sent (the connection is closed): recorded as nginx's 499.
+      return HttpResponse.create()
+          .withStatus(
+              StatusCodes.custom(
+                  GatewayMetrics.CLIENT_CLOSED,
+                  "Client Closed Request",
+                  "The client closed its connection before the response.",
+                  false,
+                  false));
     }
     if (c instanceof EntityStreamSizeException) {
       return response(tooLarge(limit));
@@ -369,7 +496,12 @@ public final class HttpApi {
   }
 
   private CompletionStage<HttpResponse> admit(
-      ByteString body, boolean chat, String tenant, long deadlineMs, GatewayMetrics.Exchange ex) {
+      HttpRequest req,
+      ByteString body,
+      boolean chat,
+      String tenant,
+      long deadlineMs,
+      GatewayMetrics.Exchange ex) {
     JsonNode json;
     try {
       json = OpenAiJson.JSON.readTree(body.toArray());
@@ -421,16 +553,26 @@ public final class HttpApi {
         Props.empty());
     long created = System.currentTimeMillis() / 1000;
     return source.thenCompose(
-        src -> r.stream() ? streamed(r, id, created, src, ex) : whole(r, id, created, src, ex));
+        src ->
+            r.stream()
+                ? streamed(req, r, id, created, src, ex)
+                : whole(req, r, id, created, src, ex));
   }
 
   private CompletionStage<HttpResponse> whole(
+      HttpRequest req,
       CompletionRequest r,
       String id,
       long created,
       Source<Out, NotUsed> src,
       GatewayMetrics.Exchange ex) {
-    return direct(src.runWith(Sink.seq(), mat))
+    // Nothing is written before the end, so only the connection can say that the client left: the
+    // kill switch then cancels the session's source, which cancels the worker's sequence.
+    Pair<UniqueKillSwitch, CompletionStage<List<Out>>> run =
+        src.viaMat(KillSwitches.single(), Keep.right()).toMat(Sink.seq(), Keep.both()).run(mat);
+    Runnable deregister = abortOnClientGone(req, run.first());
+    return direct(run.second())
+        .whenComplete((outs, e) -> deregister.run())
         .thenApply(
             outs -> {
               StringBuilder text = new StringBuilder();
@@ -461,6 +603,10 @@ public final class HttpApi {
                   case RequestSession.Error e -> {
                     return response(e.error());
                   }
+                  case RequestSession.Restart x -> {
+                    text.setLength(0);
+                    lps.clear();
+                  }
                   default -> {}
                 }
               }
@@ -477,12 +623,22 @@ public final class HttpApi {
   }
 
   private CompletionStage<HttpResponse> streamed(
+      HttpRequest req,
       CompletionRequest r,
       String id,
       long created,
       Source<Out, NotUsed> src,
       GatewayMetrics.Exchange ex) {
-    return direct(src.prefixAndTail(1).runWith(Sink.head(), mat))
+    // Until a worker accepts, no header is written: watch the connection as a whole response
+    // does. Once the entity streams, its cancellation (a failed write) ends the session.
+    Pair<UniqueKillSwitch, CompletionStage<Pair<List<Out>, Source<Out, NotUsed>>>> run =
+        src.viaMat(KillSwitches.single(), Keep.right())
+            .prefixAndTail(1)
+            .toMat(Sink.head(), Keep.both())
+            .run(mat);
+    Runnable deregister = abortOnClientGone(req, run.first());
+    return direct(run.second())
+        .whenComplete((p, e) -> deregister.run())
         .thenApply(
             pair -> {
               Out first = pair.first().isEmpty() ? null : pair.first().get(0);

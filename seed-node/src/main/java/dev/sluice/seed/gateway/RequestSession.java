@@ -37,12 +37,13 @@ import org.apache.pekko.stream.typed.javadsl.ActorSource;
  *
  * <p>Failure semantics: an admitted request always ends with {@link Done} or {@link Error}. If the
  * worker fails retryably, does not answer within {@code accept-timeout}, stays silent while it owes
- * chunks for {@code silence-timeout}, or its node leaves, before any chunk arrived, the request is
- * placed once more on another worker (new request id, same deadline, no second quota charge);
- * otherwise, and after chunks have flowed, it ends with an {@link Error} (an SSE error event once
- * streaming began). A client that goes away (the source is cancelled) sends {@code Cancel} to the
- * worker, which frees the sequence and its KV blocks. Admission and routing accounting is released
- * exactly once, whatever happens.
+ * chunks for {@code silence-timeout}, or its node leaves, before the client has seen any output (a
+ * stream before its first chunk; a whole response at any point, after a {@link Restart}), the
+ * request is placed once more on another worker (new request id, same deadline, no second quota
+ * charge); otherwise, after chunks have been streamed or on a second loss, it ends with an {@link
+ * Error} (an SSE error event once streaming began). A client that goes away (the source is
+ * cancelled) sends {@code Cancel} to the worker, which frees the sequence and its KV blocks.
+ * Admission and routing accounting is released exactly once, whatever happens.
  */
 public final class RequestSession extends AbstractBehavior<RequestSession.Command> {
 
@@ -70,7 +71,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** What the HTTP layer receives, in order: Started, Text*, then Done or Error. */
   public sealed interface Out extends NoSerializationVerificationNeeded
-      permits Started, Text, Done, Error, Close {}
+      permits Started, Text, Done, Error, Restart, Close {}
 
   /** A worker accepted the request (sent once, even across a retry). */
   public record Started(int promptTokens, String workerId) implements Out {}
@@ -84,6 +85,14 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
   /** Generation failed; {@code afterStart}: a {@link Started} went out before. */
   public record Error(ApiError error, boolean afterStart) implements Out {}
+
+  /**
+   * The text so far is void: a whole (non-streamed) response whose worker was lost mid-generation
+   * starts over on another worker, which is possible because nothing has reached its client.
+   */
+  public enum Restart implements Out {
+    INSTANCE
+  }
 
   /** Completes the source (never emitted). */
   enum Close implements Out {
@@ -146,6 +155,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private int chunksThisAttempt;
   private int chunksTotal;
   private long completionTokens;
+  private long attemptTokens;
   private int credit;
   // Chunks the client consumed that the worker has not been told about yet (see onPulled).
   private int unacked;
@@ -215,6 +225,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     attemptId = id + "-" + attempt;
     accepted = false;
     chunksThisAttempt = 0;
+    attemptTokens = 0;
     credit = deps.settings().initialCredit();
     unacked = 0;
     promptCounted = ticket.promptTokens();
@@ -275,6 +286,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
           return this;
         }
         completionTokens += c.tokens();
+        attemptTokens += c.tokens();
         observeChunk(c.tokens());
         deps.admission().pool().decoded(workerId, epoch, c.tokens());
         if (!started) {
@@ -319,7 +331,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     lastChunkNanos = now;
   }
 
-  /** The current worker cannot finish the request: retry once if nothing was generated. */
+  /** The current worker cannot finish the request: retry once if the client has seen nothing. */
   private void workerLost(String reason, String message) {
     worker.tell(new WorkerProtocol.Cancel(attemptId));
     deps.admission()
@@ -328,8 +340,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             workerId,
             epoch,
             chunksThisAttempt == 0 ? promptCounted : 0,
-            Math.max(0, ticket.maxTokens() - completionTokens));
-    if (chunksTotal == 0 && attempt < 2) {
+            Math.max(0, ticket.maxTokens() - attemptTokens));
+    // Nothing has reached the client before a stream's first chunk, and never before the end of a
+    // whole response: then the request can start over elsewhere.
+    boolean nothingSent = chunksTotal == 0 || !request.stream();
+    if (nothingSent && attempt < 2) {
       AdmissionController.Decision d =
           deps.admission().reroute(ticket, triedWorkers, System.currentTimeMillis());
       if (d instanceof Admitted a) {
@@ -341,6 +356,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
                 workerId,
                 reason,
                 a.worker().workerId());
+        if (chunksTotal > 0) {
+          emit(Restart.INSTANCE);
+        }
         dispatch(a.worker().workerId(), a.epoch());
         return;
       }
@@ -369,7 +387,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
                 + reason
                 + (message == null ? "" : ": " + message)
                 + ")"
-                + (chunksTotal > 0 ? " after generation began" : " twice")
+                + (nothingSent ? " twice" : " after generation began")
                 + "; the output is incomplete.",
             1,
             "worker_lost"));
@@ -421,7 +439,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             workerId,
             epoch,
             chunksThisAttempt == 0 ? promptCounted : 0,
-            Math.max(0, ticket.maxTokens() - completionTokens));
+            Math.max(0, ticket.maxTokens() - attemptTokens));
     endWith(error);
   }
 
@@ -443,7 +461,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             workerId,
             epoch,
             chunksThisAttempt == 0 ? promptCounted : 0,
-            Math.max(0, ticket.maxTokens() - completionTokens));
+            Math.max(0, ticket.maxTokens() - attemptTokens));
     deps.admission().release(ticket, promptCounted + completionTokens, System.nanoTime());
   }
 

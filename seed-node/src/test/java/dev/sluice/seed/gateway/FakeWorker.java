@@ -32,7 +32,9 @@ final class FakeWorker {
     /** Sends the first chunk, then goes silent (dies mid-stream). */
     DIE_AFTER_FIRST_CHUNK,
     /** Accepts, then streams one chunk per 'tick' message only (a slow worker). */
-    HOLD
+    HOLD,
+    /** Never answers (a request waiting in a busy worker's queue, seen from the gateway). */
+    MUTE
   }
 
   final ConcurrentLinkedQueue<WorkerProtocol.Command> log = new ConcurrentLinkedQueue<>();
@@ -63,6 +65,7 @@ final class FakeWorker {
                     g.replyTo()
                         .tell(new Failed(g.requestId(), "device_error", "device lost", true));
                 case SILENT -> g.replyTo().tell(new Accepted(g.requestId(), 7));
+                case MUTE -> {}
                 default -> {
                   g.replyTo().tell(new Accepted(g.requestId(), 7));
                   Seq s = new Seq();

@@ -135,6 +135,9 @@ class GatewayRoutesTest {
     worker("silent-bad", "silent", Mode.SILENT, 0, gateway);
     worker("silent-good", "silent", Mode.NORMAL, 100, gateway);
     worker("dies-0", "dies", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("mute-0", "mute", Mode.MUTE, 0, gateway);
+    worker("restart-bad", "restart", Mode.DIE_AFTER_FIRST_CHUNK, 0, gateway);
+    worker("restart-good", "restart", Mode.NORMAL, 100, gateway);
     worker("hold-0", "hold", Mode.HOLD, 0, gateway, authGateway);
     gateway
         .admission()
@@ -634,6 +637,30 @@ class GatewayRoutesTest {
   }
 
   @Test
+  void aWholeResponseWhoseWorkerIsLostMidGenerationStartsOverOnAnotherWorker() throws Exception {
+    var pending =
+        http.sendAsync(
+            HttpRequest.newBuilder(URI.create(base + "/v1/chat/completions"))
+                .POST(HttpRequest.BodyPublishers.ofString(chat("restart", false)))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !fakes.get("restart-bad").received(WorkerProtocol.Generate.class).isEmpty());
+    Thread.sleep(300); // let the first chunk reach the session
+    gateway.admission().pool().nodeGone("addr-restart-bad");
+    var r = pending.get();
+    // Nothing had reached the client: the text is the second worker's alone, whole.
+    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+    assertThat(r.headers().firstValue("Content-Type")).hasValue("application/json");
+    assertThat(r.headers().firstValue(HttpApi.WORKER_HEADER)).hasValue("restart-good");
+    JsonNode body = JSON.readTree(r.body());
+    assertThat(body.at("/choices/0/message/content").asText()).isEqualTo("Hello, world!");
+    assertThat(fakes.get("restart-good").received(WorkerProtocol.Generate.class)).hasSize(1);
+    assertThat(fakes.get("restart-bad").received(WorkerProtocol.Cancel.class)).hasSize(1);
+  }
+
+  @Test
   void aClientThatDisconnectsCancelsItsSequence() throws Exception {
     String metricsBefore = scrape();
     int before = fakes.get("hold-0").received(WorkerProtocol.Cancel.class).size();
@@ -683,5 +710,147 @@ class GatewayRoutesTest {
                             "status",
                             "499"))
                     .isGreaterThanOrEqualTo(1));
+  }
+
+  /** Sends {@code body} on a raw socket as {@code POST path} with extra header lines. */
+  static Socket rawPost(String path, String body, String protocol, String... headerLines)
+      throws Exception {
+    URI u = URI.create(base);
+    Socket socket = new Socket(u.getHost(), u.getPort());
+    StringBuilder head =
+        new StringBuilder("POST " + path + " " + protocol + "\r\nHost: x\r\n")
+            .append("Content-Type: application/json\r\n")
+            .append("Content-Length: ")
+            .append(body.getBytes(StandardCharsets.UTF_8).length)
+            .append("\r\n");
+    for (String h : headerLines) {
+      head.append(h).append("\r\n");
+    }
+    OutputStream out = socket.getOutputStream();
+    out.write((head + "\r\n" + body).getBytes(StandardCharsets.UTF_8));
+    out.flush();
+    return socket;
+  }
+
+  @Test
+  void aNonStreamedRequestWhoseClientDisconnectsIsCancelledAtOnce() throws Exception {
+    String metricsBefore = scrape();
+    FakeWorker hold = fakes.get("hold-0");
+    int cancels = hold.received(WorkerProtocol.Cancel.class).size();
+    int generates = hold.received(WorkerProtocol.Generate.class).size();
+    // The held worker accepts and then sends nothing: without the connection watch the request
+    // would wait for its deadline while its sequence stays allocated.
+    try (Socket socket = rawPost("/v1/chat/completions", chat("hold", false), "HTTP/1.1")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> hold.received(WorkerProtocol.Generate.class).size() > generates);
+      assertThat(socket.getInputStream().available()).as("nothing sent before the end").isZero();
+    }
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> hold.received(WorkerProtocol.Cancel.class).size() > cancels);
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            metricsBefore,
+                            scrape(),
+                            "sluice_requests_total",
+                            "route",
+                            "/v1/chat/completions",
+                            "model",
+                            "hold",
+                            "status",
+                            "499"))
+                    .isGreaterThanOrEqualTo(1));
+    assertThat(
+            delta(
+                metricsBefore,
+                scrape(),
+                "sluice_requests_total",
+                "route",
+                "/v1/chat/completions",
+                "model",
+                "hold",
+                "status",
+                "200"))
+        .isZero();
+  }
+
+  @Test
+  void aStreamWhoseClientDisconnectsBeforeAWorkerAcceptedItIsCancelled() throws Exception {
+    String metricsBefore = scrape();
+    FakeWorker mute = fakes.get("mute-0");
+    // No worker has accepted it, so no response header has been written: only the connection
+    // can tell (the accept-timeout, 2 s here, would end it as 503 instead).
+    try (Socket socket = rawPost("/v1/chat/completions", chat("mute", true), "HTTP/1.1")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> !mute.received(WorkerProtocol.Generate.class).isEmpty());
+    }
+    await()
+        .atMost(Duration.ofSeconds(10))
+        .until(() -> !mute.received(WorkerProtocol.Cancel.class).isEmpty());
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(
+                        delta(
+                            metricsBefore,
+                            scrape(),
+                            "sluice_requests_total",
+                            "model",
+                            "mute",
+                            "status",
+                            "499"))
+                    .isEqualTo(1));
+    assertThat(
+            delta(
+                metricsBefore, scrape(), "sluice_requests_total", "model", "mute", "status", "503"))
+        .isZero();
+    assertThat(mute.received(WorkerProtocol.Generate.class)).hasSize(1);
+  }
+
+  @Test
+  void aRequestThatAsksToCloseTheConnectionIsNotTakenForADisconnect() throws Exception {
+    FakeWorker hold = fakes.get("hold-0");
+    int generates = hold.received(WorkerProtocol.Generate.class).size();
+    try (Socket socket =
+        rawPost("/v1/chat/completions", chat("hold", false), "HTTP/1.1", "Connection: close")) {
+      await()
+          .atMost(Duration.ofSeconds(10))
+          .until(() -> hold.received(WorkerProtocol.Generate.class).size() > generates);
+      String id =
+          ((WorkerProtocol.Generate) hold.received(WorkerProtocol.Generate.class).get(generates))
+              .requestId();
+      // The request side has ended (nothing more may come on this connection), the client waits.
+      Thread.sleep(500);
+      assertThat(hold.received(WorkerProtocol.Cancel.class))
+          .extracting(c -> ((WorkerProtocol.Cancel) c).requestId())
+          .doesNotContain(id);
+    }
+  }
+
+  @Test
+  void aClientThatEndsItsRequestSideStillGetsItsWholeResponse() throws Exception {
+    // "Connection: close" (and HTTP/1.0) end the request side of the connection while the client
+    // waits for its answer: that must not count as the client going away.
+    for (String[] variant :
+        List.of(new String[] {"HTTP/1.1", "Connection: close"}, new String[] {"HTTP/1.0"})) {
+      String protocol = variant[0];
+      String[] headers = java.util.Arrays.copyOfRange(variant, 1, variant.length);
+      try (Socket socket =
+          rawPost("/v1/chat/completions", chat("tiny", false), protocol, headers)) {
+        socket.setSoTimeout(10_000);
+        String answer = new String(socket.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(answer).as(protocol).startsWith("HTTP/1.1 200 OK");
+        assertThat(answer.toLowerCase(java.util.Locale.ROOT))
+            .contains("content-type: application/json");
+        assertThat(answer).contains("\"content\":\"Hello, world!\"");
+      }
+    }
   }
 }
