@@ -219,6 +219,21 @@ public final class AdmissionController {
               + " requests; retry after the indicated delay.",
           retryAfter(model.secondsToDrain(w, excess)));
     }
+    if (settings.maxQueueDelayMs() > 0) {
+      double backlog = model.backlogSeconds(w);
+      double cap = settings.maxQueueDelayMs() / 1000.0;
+      if (backlog > cap) {
+        return new Refused(
+            503,
+            "queue_full",
+            String.format(
+                "Over capacity: the queue for model '%s' holds %.2f s of work, more than"
+                    + " sluice.admission.max-queue-delay (%.2f s); retry after the indicated"
+                    + " delay.",
+                t.model, backlog, cap),
+            retryAfter(backlog - cap));
+      }
+    }
     double predicted = model.predictedSeconds(w, t.promptTokens, t.maxTokens);
     double budget = (t.deadlineEpochMs - nowMs) / 1000.0 * settings.deadlineHeadroom();
     if (predicted > budget) {

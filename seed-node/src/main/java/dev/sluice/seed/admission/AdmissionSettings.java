@@ -14,6 +14,8 @@ import java.util.Map;
  * @param defaultDeadlineMs deadline of a request without {@code X-Sluice-Deadline-Ms}
  * @param minDeadlineMs smallest deadline a client may ask for
  * @param maxDeadlineMs largest deadline a client may ask for
+ * @param maxQueueDelayMs the most work, in seconds of the worker's measured rates, a request may
+ *     queue behind (0 = no cap beyond the deadline); bounds how long a backlog takes to drain
  * @param deadlineHeadroom the fraction of a deadline a predicted completion may use (the rest
  *     absorbs prediction error and the gateway's own latency)
  * @param maxQueuedTokensPerWorker the bound on outstanding tokens (prefill + decode) per worker
@@ -33,6 +35,7 @@ public record AdmissionSettings(
     double fallbackDecodeRate,
     int noWorkerRetryAfterSeconds,
     int maxRetryAfterSeconds,
+    long maxQueueDelayMs,
     Map<String, TenantPolicy> tenants) {
 
   public static final String DEFAULT_TENANT = "default";
@@ -89,8 +92,20 @@ public record AdmissionSettings(
       tenants.put(name, new TenantPolicy(name, p, rate, burst));
     }
     tenants.putIfAbsent(DEFAULT_TENANT, new TenantPolicy(DEFAULT_TENANT, Priority.STANDARD, 0, 0));
+    long maxQueueDelay =
+        Settings.duration(c, k + "max-queue-delay", Duration.ZERO, hour).toMillis();
     return new AdmissionSettings(
-        def, min, max, headroom, queued, pre, dec, noWorker, maxRa, Map.copyOf(tenants));
+        def,
+        min,
+        max,
+        headroom,
+        queued,
+        pre,
+        dec,
+        noWorker,
+        maxRa,
+        maxQueueDelay,
+        Map.copyOf(tenants));
   }
 
   private static double positive(Config c, String key) {

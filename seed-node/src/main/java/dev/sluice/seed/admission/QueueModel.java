@@ -47,6 +47,11 @@ public final class QueueModel {
     return prefill + w.queuedDecodeTokens() / decode + maxTokens / (decode / running);
   }
 
+  /** Seconds for the work already on {@code w} to drain at its full rates (ours not included). */
+  public double backlogSeconds(WorkerView w) {
+    return w.queuedPrefillTokens() / prefillRate(w) + w.queuedDecodeTokens() / decodeRate(w);
+  }
+
   /**
    * Seconds until the worker's queue has drained enough for a prediction of {@code predicted} to
    * fit {@code budget}: the excess work, drained at the worker's full rates.

@@ -37,8 +37,10 @@ import org.apache.pekko.stream.typed.javadsl.ActorSource;
  *
  * <p>Failure semantics: an admitted request always ends with {@link Done} or {@link Error}. If the
  * worker fails retryably, does not answer within {@code accept-timeout}, stays silent while it owes
- * chunks for {@code silence-timeout}, or its node leaves, before the client has seen any output (a
- * stream before its first chunk; a whole response at any point, after a {@link Restart}), the
+ * chunks for {@code silence-timeout} (both extended, before the attempt's first chunk, by the
+ * completion time admission predicted: a request may wait that long in a healthy worker's queue
+ * without the worker counting as lost), or its node leaves, before the client has seen any output
+ * (a stream before its first chunk; a whole response at any point, after a {@link Restart}), the
  * request is placed once more on another worker (new request id, same deadline, no second quota
  * charge); otherwise, after chunks have been streamed or on a second loss, it ends with an {@link
  * Error} (an SSE error event once streaming began). A client that goes away (the source is
@@ -146,6 +148,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
   private String attemptId;
   private int attempt;
   private long dispatchedMs;
+  private long queueAllowanceMs;
   private long lastEventMs;
   private boolean accepted;
   private int promptTokens;
@@ -202,7 +205,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
                   done.whenComplete((d, e) -> self.tell(StreamEnded.INSTANCE));
                   return NotUsed.getInstance();
                 }));
-    dispatch(admitted.worker().workerId(), admitted.epoch());
+    dispatch(admitted.worker().workerId(), admitted.epoch(), admitted.predictedSeconds());
   }
 
   @Override
@@ -216,8 +219,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         .build();
   }
 
-  private void dispatch(String worker, long epoch) {
+  private void dispatch(String worker, long epoch, double predictedSeconds) {
     attempt++;
+    // A request may wait in a healthy worker's queue for as long as admission predicted (the
+    // queue model's completion time); only beyond that do missing answers mean a lost worker.
+    queueAllowanceMs = (long) Math.ceil(Math.max(0, predictedSeconds) * 1000);
     this.epoch = epoch;
     workerId = worker;
     this.worker = deps.directory().worker(worker);
@@ -359,7 +365,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         if (chunksTotal > 0) {
           emit(Restart.INSTANCE);
         }
-        dispatch(a.worker().workerId(), a.epoch());
+        dispatch(a.worker().workerId(), a.epoch(), a.predictedSeconds());
         return;
       }
       Refused r = (Refused) d;
@@ -534,9 +540,13 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
       workerLost("worker_gone", "its node left the cluster or stopped reporting");
     } else if (!accepted
         && chunksThisAttempt == 0
-        && now - dispatchedMs > s.acceptTimeout().toMillis()) {
-      workerLost("accept_timeout", "no answer within " + s.acceptTimeout().toMillis() + " ms");
-    } else if (credit > 0 && now - lastEventMs > s.silenceTimeout().toMillis()) {
+        && now - dispatchedMs > s.acceptTimeout().toMillis() + queueAllowanceMs) {
+      workerLost(
+          "accept_timeout",
+          "no answer within " + (s.acceptTimeout().toMillis() + queueAllowanceMs) + " ms");
+    } else if (credit > 0
+        && now - lastEventMs
+            > s.silenceTimeout().toMillis() + (chunksThisAttempt == 0 ? queueAllowanceMs : 0)) {
       workerLost("silent", "no output for " + s.silenceTimeout().toMillis() + " ms");
     } else if (now > ticket.deadlineEpochMs() + 1000) {
       worker.tell(new WorkerProtocol.Cancel(attemptId));

@@ -1,6 +1,7 @@
 package dev.sluice.seed.admission;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.typesafe.config.ConfigFactory;
 import dev.sluice.node.worker.WorkerProtocol.LoadReport;
@@ -76,6 +77,33 @@ class AdmissionControllerTest {
     Refused mid = (Refused) c.admit(req("default", 100, 1000, 10_000), NOW, 0);
     // 0.2 + 1 + 1000/50 = 21.2 s predicted vs 9 s: Retry-After ceil(12.2) = 13.
     assertThat(mid.retryAfterSeconds()).isEqualTo(13);
+  }
+
+  @Test
+  void maxQueueDelayCapsTheBacklogARequestMayJoinWhateverItsDeadline() {
+    // 500 queued decode tokens at 100 tokens/s: 5 s of backlog.
+    pool.onReport(report("w1", 1, 0, 0, 500, 1000, 100), NOW);
+    Request patient = req("default", 10, 10, 600_000);
+    // Without a cap a 10-minute deadline admits it.
+    assertThat(controller("").admit(patient, NOW, 0)).isInstanceOf(Admitted.class);
+    pool.onReport(report("w1", 1, 0, 0, 500, 1000, 100), NOW);
+    // A 3 s cap refuses it as queue_full, Retry-After = ceil(5 - 3) = 2 s.
+    Refused r =
+        (Refused) controller("sluice.admission.max-queue-delay = 3s").admit(patient, NOW, 0);
+    assertThat(r.status()).isEqualTo(503);
+    assertThat(r.reason()).isEqualTo("queue_full");
+    assertThat(r.retryAfterSeconds()).isEqualTo(2);
+    assertThat(r.message()).contains("5.00 s of work").contains("max-queue-delay (3.00 s)");
+    // Once the backlog is under the cap the same request is admitted.
+    pool.onReport(report("w1", 1, 0, 0, 200, 1000, 100), NOW);
+    assertThat(controller("sluice.admission.max-queue-delay = 3s").admit(patient, NOW, 0))
+        .isInstanceOf(Admitted.class);
+  }
+
+  @Test
+  void aNegativeMaxQueueDelayIsRefusedByName() {
+    assertThatThrownBy(() -> controller("sluice.admission.max-queue-delay = -1s"))
+        .hasMessageContaining("sluice.admission.max-queue-delay");
   }
 
   @Test
