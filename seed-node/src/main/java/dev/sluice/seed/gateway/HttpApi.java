@@ -55,6 +55,7 @@ import org.apache.pekko.http.javadsl.model.StatusCode;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
 import org.apache.pekko.http.javadsl.server.Route;
+import org.apache.pekko.http.javadsl.settings.ServerSettings;
 import org.apache.pekko.http.scaladsl.model.EntityStreamSizeException;
 import org.apache.pekko.japi.Pair;
 import org.apache.pekko.stream.KillSwitches;
@@ -108,7 +109,10 @@ public final class HttpApi {
   public CompletionStage<ServerBinding> start() {
     GatewaySettings s = deps.settings();
     CompletionStage<ServerBinding> binding =
-        Http.get(system).newServerAt(s.host(), s.port()).bindFlow(connectionFlow());
+        Http.get(system)
+            .newServerAt(s.host(), s.port())
+            .withSettings(serverSettings())
+            .bindFlow(connectionFlow());
     binding.whenComplete(
         (b, error) -> {
           if (error != null) {
@@ -123,6 +127,26 @@ public final class HttpApi {
           }
         });
     return binding;
+  }
+
+  /**
+   * The server settings with the idle timeout raised to the longest deadline plus 30 s (the
+   * per-request timeout too): a whole (non-streamed) response sends nothing until it is complete,
+   * so a connection idle for pekko-http's default 60 s may still be waiting for an admitted
+   * request, which must not be dropped. Set here and not in reference.conf: in the shaded jar
+   * pekko-http's own reference.conf comes later and its default won.
+   */
+  ServerSettings serverSettings() {
+    ServerSettings base = ServerSettings.create(system.settings().config());
+    return base.withTimeouts(
+        base.getTimeouts()
+            .withIdleTimeout(
+                scala.concurrent.duration.FiniteDuration.create(
+                    requestTimeout().toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS)));
+  }
+
+  private Duration requestTimeout() {
+    return Duration.ofMillis(deps.admission().settings().maxDeadlineMs()).plusSeconds(30);
   }
 
   /**
@@ -234,8 +258,7 @@ public final class HttpApi {
 
   /** The API's routes. */
   public Route routes() {
-    Duration timeout =
-        Duration.ofMillis(deps.admission().settings().maxDeadlineMs()).plusSeconds(30);
+    Duration timeout = requestTimeout();
     return withRequestTimeout(
         timeout,
         () ->

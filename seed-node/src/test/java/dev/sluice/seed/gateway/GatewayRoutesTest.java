@@ -853,4 +853,14 @@ class GatewayRoutesTest {
       }
     }
   }
+
+  @Test
+  void theIdleTimeoutOutlastsTheLongestDeadlineSoAWholeResponseIsNeverCutOff() {
+    // pekko-http's 60 s default closed the connection of a non-streamed request still waiting in
+    // a worker's queue (the client saw no response at all); the gateway now sets its own.
+    long maxDeadlineMs = gateway.admission().settings().maxDeadlineMs();
+    assertThat(gateway.api().serverSettings().getTimeouts().idleTimeout().toMillis())
+        .isEqualTo(maxDeadlineMs + 30_000)
+        .isGreaterThan(60_000);
+  }
 }
