@@ -114,6 +114,11 @@ public final class BatchEngine {
     return pool;
   }
 
+  /** The runner this engine drives (for {@link Warmup}). */
+  ModelRunner runner() {
+    return runner;
+  }
+
   /** Queues a request; it joins the batch at a following step when slots and blocks allow. */
   public SequenceHandle submit(GenerationRequest request) {
     int promptLen = request.prompt().length;

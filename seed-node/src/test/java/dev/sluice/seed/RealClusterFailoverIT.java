@@ -28,7 +28,6 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
@@ -62,14 +61,24 @@ class RealClusterFailoverIT {
   /** Test-only: a short stable-after so the resolver downs the killed worker quickly. */
   static final String STABLE_AFTER = "-Dsluice.cluster.split-brain.stable-after=5s";
 
-  /** Long enough that a request spans seconds on a worker (stories260K decodes ~100 steps/s). */
-  static final int MAX_TOKENS = 200;
+  /**
+   * Long enough that a request spans seconds on a worker (warm, stories260K runs ~150-200 steps/s
+   * of 8 sequences here), longer than the one-second period of the load gauges the kill waits on.
+   */
+  static final int MAX_TOKENS = 400;
 
   /** Distinct prompts (below the affinity block, so routing is by outstanding tokens alone). */
   static final List<String> PROMPTS =
       List.of("Once upon a time", "Lily and Tom went to the park", "The little dog", "One day");
 
-  static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(120);
+  static final Duration CLIENT_TIMEOUT = Duration.ofSeconds(250);
+
+  /**
+   * Generous (the longest allowed is 5 minutes): on 2 cores shared by 3 JVMs a worker measures a
+   * few hundred tokens/s, and the survivor of the kill test takes over the victim's share; a
+   * tighter deadline makes admission refuse the retries, rightly, as unmeetable.
+   */
+  static final String DEADLINE_MS = "240000";
 
   record Node(NodeProcess process, int port, int managementPort, int httpPort) {
     String address() {
@@ -106,7 +115,6 @@ class RealClusterFailoverIT {
       missing = "no real model: set SLUICE_DATA_DIR to a folder holding models/stories260K.gguf";
       return;
     }
-    List<String> props = List.of(STABLE_AFTER);
     int seedPort = NodeProcess.freePort();
     int seedMgmt = NodeProcess.freePort();
     int seedHttp = NodeProcess.freePort();
@@ -114,7 +122,7 @@ class RealClusterFailoverIT {
         NodeProcess.start(
             "failover-gateway",
             NodeProcess.SEED_JAR,
-            props,
+            List.of(STABLE_AFTER),
             Map.of(),
             "--roles",
             "seed,gateway",
@@ -135,7 +143,10 @@ class RealClusterFailoverIT {
           NodeProcess.start(
               "failover-worker-" + i,
               NodeProcess.WORKER_JAR,
-              props,
+              // The real engine needs C2: NodeProcess caps cluster-test JVMs at C1 (cheap to
+              // start), where the Vector API kernels run 10-100x slower and a worker measures a
+              // few tens of tokens/s, which admission then rightly uses to refuse work.
+              List.of(STABLE_AFTER, "-XX:TieredStopAtLevel=4"),
               Map.of(),
               "--seeds",
               "127.0.0.1:" + seedPort,
@@ -201,7 +212,7 @@ class RealClusterFailoverIT {
     return http.sendAsync(
         HttpRequest.newBuilder(URI.create(base + "/v1/completions"))
             .header("Content-Type", "application/json")
-            .header("X-Sluice-Deadline-Ms", "120000")
+            .header("X-Sluice-Deadline-Ms", DEADLINE_MS)
             .timeout(CLIENT_TIMEOUT)
             .POST(HttpRequest.BodyPublishers.ofString(body(prompt, MAX_TOKENS, stream)))
             .build(),
@@ -226,6 +237,14 @@ class RealClusterFailoverIT {
       }
     }
     return sum;
+  }
+
+  /** The worker's measured prefill and decode rates (tokens per busy second), for the log. */
+  static String rates(Node worker) {
+    return String.format(
+        "prefill %.0f tok/s, decode %.0f tok/s",
+        metric(worker, "sluice_device_tokens_per_second", "phase", "prefill"),
+        metric(worker, "sluice_device_tokens_per_second", "phase", "decode"));
   }
 
   static double kvBlocksUsed(Node worker) {
@@ -273,12 +292,12 @@ class RealClusterFailoverIT {
   void requestsSpreadOverBothWorkersWithTheGreedyText() throws Exception {
     // The reference: each prompt alone, whole and streamed, on whichever worker; all must agree.
     for (String p : PROMPTS) {
-      HttpResponse<String> r = complete(p, false).get(130, TimeUnit.SECONDS);
+      HttpResponse<String> r = complete(p, false).get(260, TimeUnit.SECONDS);
       assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
       JsonNode j = JSON.readTree(r.body());
       assertThat(j.at("/usage/completion_tokens").asInt()).isEqualTo(MAX_TOKENS);
       expected.put(p, j.at("/choices/0/text").asText());
-      Stream s = parseStream(complete(p, true).get(130, TimeUnit.SECONDS).body());
+      Stream s = parseStream(complete(p, true).get(260, TimeUnit.SECONDS).body());
       assertThat(s.done()).isTrue();
       assertThat(s.text()).as("streamed = whole, " + p).isEqualTo(expected.get(p));
     }
@@ -293,7 +312,7 @@ class RealClusterFailoverIT {
       batch.add(complete(PROMPTS.get(i % PROMPTS.size()), false));
     }
     for (int i = 0; i < batch.size(); i++) {
-      HttpResponse<String> r = batch.get(i).get(130, TimeUnit.SECONDS);
+      HttpResponse<String> r = batch.get(i).get(260, TimeUnit.SECONDS);
       assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
       assertThat(JSON.readTree(r.body()).at("/choices/0/text").asText())
           .isEqualTo(expected.get(PROMPTS.get(i % PROMPTS.size())));
@@ -307,7 +326,9 @@ class RealClusterFailoverIT {
   @Order(2)
   void aNonStreamedRequestWhoseClientDisconnectsFreesItsSequenceAtOnce() throws Exception {
     int n = 4;
-    int maxTokens = 400;
+    // Seconds of work per request even on a warm worker (context 2048), so that "stopped short"
+    // below measures the cancellation, not the engine's speed.
+    int maxTokens = 1800;
     for (Node w : workers) {
       await().atMost(Duration.ofSeconds(30)).until(() -> kvBlocksUsed(w) == 0);
     }
@@ -377,12 +398,6 @@ class RealClusterFailoverIT {
 
   @Test
   @Order(3)
-  @Disabled(
-      "Open (issue 4). Two product defects it found are fixed (requests waiting in a healthy"
-          + " worker's queue were declared lost; pekko-http's 60 s idle timeout cut off whole"
-          + " responses still queued). It still fails on 2 cores: two workers with 2 compute"
-          + " threads each measure a few tens of tokens/s under contention, so admission refuses"
-          + " part of the second wave as deadline_unmeetable, which the test counts as lost.")
   void killingAWorkerUnderLoadLosesNoAcceptedRequest() throws Exception {
     assertThat(expected).as("the reference texts (test 1)").hasSize(PROMPTS.size());
     for (Node w : workers) {
@@ -413,19 +428,19 @@ class RealClusterFailoverIT {
     for (int i = wave; i < n; i++) {
       load.put(i, complete(PROMPTS.get(i % PROMPTS.size()), streamed(i)));
     }
-    // The second wave has reached the gateway and been routed when the first of it is accepted
-    // by a worker (sent together, admitted within milliseconds of each other). Not all of it: a
-    // worker accepts a request only once a sequence slot or a compute-window place is free, and
-    // routing by outstanding tokens may give one worker more than its window holds; those wait
-    // until the first wave ends there. The victim is killed while its first wave is running.
-    await("the second wave routed")
-        .atMost(Duration.ofSeconds(30))
+    // Killed once the victim holds requests of the second wave queued behind its running first
+    // wave (a worker takes a request into its batch only once a sequence slot is free): then it
+    // has streams whose output began, whole responses with partial output, and queued requests
+    // that have not started. The condition is on the victim's own state, not on timing.
+    await("the victim holds queued requests behind running ones")
+        .atMost(Duration.ofSeconds(60))
         .pollInterval(Duration.ofMillis(20))
-        .until(() -> metric(seed, "sluice_queue_wait_seconds_count") - acceptedBefore > wave);
+        .until(() -> metric(victim, "sluice_queued_requests") >= 4);
     double victimKv = kvBlocksUsed(victim);
     double victimGenerated =
         metric(victim, "sluice_generated_tokens_total") - victimGeneratedBefore;
     int seedLinesAtKill = seed.process().lines.size();
+    String rates = rates(victim) + ", survivor " + rates(survivor);
     victim.process().kill();
     System.out.println(
         "[test] killed "
@@ -440,12 +455,13 @@ class RealClusterFailoverIT {
             + (long) (metric(seed, "sluice_queue_wait_seconds_count") - acceptedBefore)
             + " of "
             + n
-            + " requests accepted by a worker");
+            + " requests accepted by a worker; measured rates: victim "
+            + rates);
 
     // Bounded: a request that hangs fails here (the client's own timeout is the same).
     Map<Integer, HttpResponse<String>> responses = new LinkedHashMap<>();
     for (var e : load.entrySet()) {
-      responses.put(e.getKey(), e.getValue().get(130, TimeUnit.SECONDS));
+      responses.put(e.getKey(), e.getValue().get(260, TimeUnit.SECONDS));
     }
     // The gateway logs each retry with the request's id (the response's "id").
     Set<String> retriedIds = new HashSet<>();
@@ -475,8 +491,10 @@ class RealClusterFailoverIT {
             .isEqualTo(expected.get(prompt));
         assertThat(j.at("/usage/completion_tokens").asInt()).isEqualTo(MAX_TOKENS);
         boolean retried = retriedIds.contains(j.get("id").asText());
-        // None ended on the victim: those it held started over on the survivor.
-        assertThat(worker).isEqualTo(survivor.workerId());
+        // Those the victim held at the kill started over on the survivor; one that ended on the
+        // victim was whole before the kill (a dead process sends nothing more), checked above.
+        assertThat(worker).isIn(victim.workerId(), survivor.workerId());
+        assertThat(retried && worker.equals(victim.workerId())).isFalse();
         wholesRetried += retried ? 1 : 0;
         outcomes.add(i + ":whole@" + worker + (retried ? "(retried)" : ""));
         continue;
@@ -522,7 +540,7 @@ class RealClusterFailoverIT {
     assertThat(retriedIds).hasSize(wholesRetried + streamsRetried);
 
     // The survivor serves on, alone.
-    HttpResponse<String> after = complete(PROMPTS.get(0), false).get(130, TimeUnit.SECONDS);
+    HttpResponse<String> after = complete(PROMPTS.get(0), false).get(260, TimeUnit.SECONDS);
     assertThat(after.statusCode()).as(after.body()).isEqualTo(200);
     assertThat(after.headers().firstValue("X-Sluice-Worker")).hasValue(survivor.workerId());
     assertThat(JSON.readTree(after.body()).at("/choices/0/text").asText())

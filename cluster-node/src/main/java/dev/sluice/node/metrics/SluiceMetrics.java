@@ -102,6 +102,12 @@ public final class SluiceMetrics {
   /** KV-cache blocks free on a device. */
   public final Gauge kvBlocksFree;
 
+  /**
+   * A device's measured rate in tokens per second of busy time, by phase (prefill, decode): the
+   * rate its worker reports to the gateways' admission model.
+   */
+  public final Gauge deviceTokensPerSecond;
+
   /** Duration of the last load of a model onto this node, in seconds. */
   public final Gauge modelLoadDuration;
 
@@ -196,6 +202,14 @@ public final class SluiceMetrics {
             .labelNames("model")
             .classicOnly()
             .classicUpperBounds(QUEUE_WAIT_BUCKETS)
+            .register(registry);
+    deviceTokensPerSecond =
+        Gauge.builder()
+            .name("sluice_device_tokens_per_second")
+            .help(
+                "A device's measured tokens per second of busy time, by phase (prefill, decode):"
+                    + " the rate its worker reports to admission.")
+            .labelNames("device", "phase")
             .register(registry);
     queuedRequests =
         Gauge.builder()

@@ -1,6 +1,7 @@
 package dev.sluice.node.worker;
 
 import dev.sluice.engine.ModelResolver;
+import dev.sluice.engine.Warmup;
 import dev.sluice.engine.chat.ChatMessage;
 import dev.sluice.engine.sampling.SamplingParams;
 import dev.sluice.node.Readiness;
@@ -59,6 +60,7 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.stream.Materializer;
 import org.apache.pekko.stream.javadsl.Sink;
 import org.apache.pekko.stream.javadsl.SinkQueueWithCancel;
+import org.slf4j.LoggerFactory;
 
 /**
  * One worker per device (a GPU, or a CPU slot on a node without one), run as a Cluster Sharding
@@ -253,7 +255,20 @@ public final class GpuWorker extends AbstractBehavior<Object> {
             () -> {
               // On the device thread: resolve (maybe download), map, upload, build the engine.
               Path file = ModelResolver.fromEnvironment(System.err).resolve(s.model());
-              return DeviceModel.load(s.model(), file, DeviceDiscovery.open(device, s), s.engine());
+              DeviceModel m =
+                  DeviceModel.load(s.model(), file, DeviceDiscovery.open(device, s), s.engine());
+              if (!s.warmUp().isZero()) {
+                Warmup.Report r = Warmup.run(m.engine(), s.warmUp());
+                LoggerFactory.getLogger(GpuWorker.class)
+                    .info(
+                        "Worker {} warmed up: {} rounds, {} steps, {} tokens in {} ms",
+                        entityId,
+                        r.rounds(),
+                        r.steps(),
+                        r.tokens(),
+                        r.nanos() / 1_000_000);
+              }
+              return m;
             },
             metrics);
     ctx.pipeToSelf(
@@ -642,6 +657,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
         st.waiting() + (pipeline == null ? stash.size() : pipeline.pendingRequests());
     long waitingTokens = pipeline == null ? 0 : pipeline.queuedPromptTokens();
     metrics.queued(waitingRequests, waitingTokens);
+    metrics.rates(prefillRate.rate(), decodeRate.rate());
     topic.tell(
         Topic.publish(
             new LoadReport(

@@ -8,9 +8,9 @@ import io.prometheus.metrics.core.datapoints.GaugeDataPoint;
 
 /**
  * The engine-side series of one worker (one device): batch size per step, prompt and generated
- * token counters, KV blocks used and free, queued requests and prompt tokens, model load time.
- * Every labelled child is resolved once here, so the per-step and per-chunk updates are a few
- * atomic adds and no allocation.
+ * token counters, KV blocks used and free, measured rates, queued requests and prompt tokens, model
+ * load time. Every labelled child is resolved once here, so the per-step and per-chunk updates are
+ * a few atomic adds and no allocation.
  *
  * <p>Threads: {@link #onStep} runs on the device thread, everything else on the worker actor. The
  * queue gauges are labelled by model only, and several workers of one node may serve the same
@@ -28,6 +28,8 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
   private final GaugeDataPoint kvFree;
   private final GaugeDataPoint queuedRequests;
   private final GaugeDataPoint queuedTokens;
+  private final GaugeDataPoint prefillRate;
+  private final GaugeDataPoint decodeRate;
   // Device thread only.
   private long lastPromptTokens;
   // Actor thread only.
@@ -45,6 +47,8 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     this.kvFree = metrics.kvBlocksFree.labelValues(device);
     this.queuedRequests = metrics.queuedRequests.labelValues(model);
     this.queuedTokens = metrics.queuedTokens.labelValues(model);
+    this.prefillRate = metrics.deviceTokensPerSecond.labelValues(device, "prefill");
+    this.decodeRate = metrics.deviceTokensPerSecond.labelValues(device, "decode");
   }
 
   @Override
@@ -81,6 +85,12 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     }
   }
 
+  /** The rates this worker reports to admission, in tokens per second of busy time. */
+  void rates(double prefill, double decode) {
+    prefillRate.set(prefill);
+    decodeRate.set(decode);
+  }
+
   /** The model took {@code nanos} to load onto this worker's device. */
   void loaded(long nanos) {
     metrics.modelLoadDuration.labelValues(model).set(nanos / 1e9);
@@ -94,5 +104,7 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     queued(0, 0);
     metrics.kvBlocksUsed.remove(device);
     metrics.kvBlocksFree.remove(device);
+    metrics.deviceTokensPerSecond.remove(device, "prefill");
+    metrics.deviceTokensPerSecond.remove(device, "decode");
   }
 }

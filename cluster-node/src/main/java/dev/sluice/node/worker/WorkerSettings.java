@@ -29,6 +29,8 @@ import java.util.Locale;
  * @param loadReportInterval how often each worker publishes its {@code LoadReport}
  * @param stashCapacity requests held while the model loads
  * @param pipeline the streamed pipeline's bounds
+ * @param warmUp longest throwaway generation after loading, before ready ({@link
+ *     dev.sluice.engine.Warmup}); zero skips it
  */
 public record WorkerSettings(
     String model,
@@ -42,7 +44,8 @@ public record WorkerSettings(
     long maxQueuedTokens,
     Duration loadReportInterval,
     int stashCapacity,
-    PipelineSettings pipeline) {
+    PipelineSettings pipeline,
+    Duration warmUp) {
 
   /** Keys of the device choice, named in start-up errors. */
   public static final String DEVICE_KEY = "sluice.worker.device";
@@ -130,7 +133,8 @@ public record WorkerSettings(
         Settings.duration(
             c, "sluice.worker.load-report-interval", Duration.ofMillis(100), Duration.ofMinutes(1)),
         Settings.integer(c, "sluice.worker.stash-capacity", 1, 1_000_000),
-        pipeline);
+        pipeline,
+        Settings.duration(c, "sluice.worker.warm-up", Duration.ZERO, Duration.ofMinutes(10)));
   }
 
   private static List<Integer> cudaDevices(Config c) {

@@ -332,7 +332,8 @@ class GpuWorkerTest {
             8, // prompt tokens admitted ahead of prefill
             base.loadReportInterval(),
             base.stashCapacity(),
-            base.pipeline());
+            base.pipeline(),
+            base.warmUp());
     var w = kit.spawn(GpuWorker.create("test:0:cpu-7", small));
     TestProbe<Event> holder = kit.createTestProbe(Event.class);
     // Sent at once, while the model loads: stashed, then served.

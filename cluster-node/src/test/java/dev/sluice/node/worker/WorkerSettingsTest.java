@@ -34,6 +34,9 @@ class WorkerSettingsTest {
       assertThat(s.cudaDevices()).isEmpty();
     }
     assertThat(s.loadReportInterval()).isEqualTo(Duration.ofSeconds(1));
+    if (System.getenv("SLUICE_WARM_UP") == null) {
+      assertThat(s.warmUp()).isEqualTo(Duration.ofSeconds(20));
+    }
     assertThat(s.engine().kvBlockSize()).isEqualTo(16);
     assertThat(s.pipeline().prefetchParallelism()).isEqualTo(2);
     assertThat(s.pipeline().prefetchDepth()).isEqualTo(8);
@@ -81,6 +84,13 @@ class WorkerSettingsTest {
 
   @Test
   void badValuesNameTheirKey() {
+    assertThatThrownBy(
+            () -> WorkerSettings.fromConfig(with(Map.of("sluice.worker.warm-up", "-1s"))))
+        .isInstanceOf(SettingsException.class)
+        .hasMessageContaining("sluice.worker.warm-up")
+        .hasMessageContaining("out of range");
+    assertThat(WorkerSettings.fromConfig(with(Map.of("sluice.worker.warm-up", "0s"))).warmUp())
+        .isZero();
     assertThatThrownBy(
             () -> WorkerSettings.fromConfig(with(Map.of("sluice.worker.kv-block-size", 12))))
         .isInstanceOf(SettingsException.class)
