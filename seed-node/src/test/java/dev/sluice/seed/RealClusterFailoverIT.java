@@ -145,9 +145,10 @@ class RealClusterFailoverIT {
               NodeProcess.WORKER_JAR,
               // The real engine needs C2: NodeProcess caps cluster-test JVMs at C1 (cheap to
               // start), where the Vector API kernels run 10-100x slower and a worker measures a
-              // few tens of tokens/s, which admission then rightly uses to refuse work.
+              // few tens of tokens/s, which admission then rightly uses to refuse work. With C2
+              // the warm-up (off by default in NodeProcess) is on, as in production.
               List.of(STABLE_AFTER, "-XX:TieredStopAtLevel=4"),
-              Map.of(),
+              Map.of("SLUICE_WARM_UP", "20s"),
               "--seeds",
               "127.0.0.1:" + seedPort,
               "--port",
