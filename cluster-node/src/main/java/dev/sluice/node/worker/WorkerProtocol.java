@@ -64,6 +64,10 @@ public final class WorkerProtocol {
    *     deadline} once it passes
    * @param priority 0 = most important; used when the worker must shed queued work
    * @param initialCredit how many chunks may be in flight before an {@link Ack}
+   * @param chunkIntervalMs 0: send each chunk as soon as it is ready (streamed responses); above 0,
+   *     the worker merges the output and sends a chunk at most every this many milliseconds, and
+   *     always before the end (whole responses, which nobody reads token by token: fewer messages
+   *     and wake-ups per token)
    */
   public record Generate(
       String requestId,
@@ -73,6 +77,7 @@ public final class WorkerProtocol {
       long deadlineEpochMs,
       int priority,
       int initialCredit,
+      int chunkIntervalMs,
       ActorRef<Event> replyTo)
       implements Command {}
 

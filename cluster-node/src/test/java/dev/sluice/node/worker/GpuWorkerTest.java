@@ -83,7 +83,7 @@ class GpuWorkerTest {
       int credit,
       TestProbe<Event> probe) {
     return new Generate(
-        id, "stories260K", new TextPrompt(prompt), p, 0L, 1, credit, probe.getRef());
+        id, "stories260K", new TextPrompt(prompt), p, 0L, 1, credit, 0, probe.getRef());
   }
 
   @Test
@@ -108,6 +108,33 @@ class GpuWorkerTest {
     }
     assertThat(tokens).isEqualTo(60);
     assertThat("Once upon a time" + text).startsWith("Once upon a time" + WorkerNodes.CONTINUATION);
+  }
+
+  @Test
+  void aCoalescingRequestGetsItsWholeTextInFewChunksWithinItsCredit() {
+    TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    // A 10 s interval: the whole generation (well under it) arrives as one chunk, sent at the
+    // end; a credit of one suffices because merged output spends none until it is sent.
+    worker.tell(
+        new Generate(
+            "c1",
+            "stories260K",
+            new TextPrompt("Once upon a time"),
+            WorkerNodes.greedy(60),
+            0L,
+            1,
+            1,
+            10_000,
+            probe.getRef()));
+    assertThat(probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30)).promptTokens())
+        .isEqualTo(5);
+    Chunk only = probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
+    assertThat(only.seq()).isZero();
+    assertThat(only.tokens()).isEqualTo(60);
+    assertThat("Once upon a time" + only.text())
+        .startsWith("Once upon a time" + WorkerNodes.CONTINUATION);
+    assertThat(probe.expectMessageClass(Completed.class, Duration.ofSeconds(30)))
+        .isEqualTo(new Completed("c1", "length", 5, 60));
   }
 
   @Test
@@ -376,6 +403,7 @@ class GpuWorkerTest {
             System.currentTimeMillis() - 1,
             1,
             10,
+            0,
             late.getRef()));
     assertThat(late.expectMessageClass(Failed.class, Duration.ofSeconds(10)).reason())
         .isEqualTo("deadline");

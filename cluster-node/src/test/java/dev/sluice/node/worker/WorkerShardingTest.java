@@ -111,6 +111,7 @@ class WorkerShardingTest {
                 0L,
                 1,
                 100,
+                0,
                 probe.getRef()));
     assertThat(probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30)).promptTokens())
         .isEqualTo(5);

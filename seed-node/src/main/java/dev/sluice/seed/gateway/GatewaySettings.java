@@ -20,6 +20,8 @@ import java.util.Map;
  * @param defaultMaxTokens {@code max_tokens} when a request gives none
  * @param maxPromptTokens largest estimated prompt (422 {@code context_length_exceeded} beyond)
  * @param initialCredit chunks a worker may send before the gateway acknowledges
+ * @param wholeChunkInterval for non-streamed requests, how often the worker sends what it has
+ *     generated (merged into one chunk); zero: every chunk as it is ready, as for streams
  * @param acceptTimeout how long a worker may take to answer {@code Generate}
  * @param silenceTimeout how long a worker that owes chunks may stay silent before it counts as dead
  * @param staleAfter a worker whose last load report is older is not routed to
@@ -39,6 +41,7 @@ public record GatewaySettings(
     int defaultMaxTokens,
     long maxPromptTokens,
     int initialCredit,
+    Duration wholeChunkInterval,
     Duration acceptTimeout,
     Duration silenceTimeout,
     Duration staleAfter,
@@ -67,6 +70,9 @@ public record GatewaySettings(
     int credit = Settings.integer(c, k + "worker.initial-credit", 1, 1024);
     Duration day = Duration.ofDays(1);
     Duration ms = Duration.ofMillis(10);
+    Duration wholeInterval =
+        Settings.duration(
+            c, k + "worker.whole-response-chunk-interval", Duration.ZERO, Duration.ofSeconds(10));
     Duration accept = Settings.duration(c, k + "worker.accept-timeout", ms, day);
     Duration silence = Settings.duration(c, k + "worker.silence-timeout", ms, day);
     Duration stale = Settings.duration(c, k + "worker.stale-after", ms, day);
@@ -111,6 +117,7 @@ public record GatewaySettings(
         defMax,
         maxPrompt,
         credit,
+        wholeInterval,
         accept,
         silence,
         stale,

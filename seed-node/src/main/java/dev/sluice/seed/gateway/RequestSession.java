@@ -246,6 +246,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             ticket.deadlineEpochMs(),
             ticket.priority().ordinal(),
             credit,
+            request.stream() ? 0 : (int) deps.settings().wholeChunkInterval().toMillis(),
             events));
   }
 
