@@ -19,6 +19,7 @@ import dev.sluice.node.worker.WorkerProtocol.GenerationParams;
 import dev.sluice.node.worker.WorkerProtocol.LoadReport;
 import dev.sluice.node.worker.WorkerProtocol.TextPrompt;
 import dev.sluice.node.worker.WorkerProtocol.TokenLogprob;
+import dev.sluice.pipeline.Coalesce;
 import dev.sluice.pipeline.DeviceLoop;
 import dev.sluice.pipeline.DeviceModel;
 import dev.sluice.pipeline.InferencePipeline;
@@ -48,7 +49,6 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 import org.apache.pekko.actor.typed.javadsl.StashBuffer;
-import org.apache.pekko.actor.typed.javadsl.TimerScheduler;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.cluster.sharding.external.ExternalShardAllocationStrategy;
 import org.apache.pekko.cluster.sharding.typed.ClusterShardingSettings;
@@ -127,9 +127,6 @@ public final class GpuWorker extends AbstractBehavior<Object> {
 
   private record Drain(ActorRef<Done> replyTo) implements Internal {}
 
-  /** Time to send what a coalescing request has merged so far. */
-  private record FlushChunk(String requestId) implements Internal {}
-
   /** One request in flight. */
   private static final class InFlight {
     final Generate generate;
@@ -139,23 +136,11 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     boolean pulling;
     boolean accepted;
     int promptTokens;
-    // Coalescing (Generate.chunkIntervalMs > 0): output merged since the last chunk sent.
-    final long intervalNanos;
-    final StringBuilder pendingText = new StringBuilder();
-    int pendingTokens;
-    List<ChunkLogprob> pendingLogprobs = List.of();
-    long lastSentNanos = System.nanoTime();
-    boolean flushScheduled;
 
     InFlight(Generate g, SinkQueueWithCancel<PipelineEvent> events) {
       this.generate = g;
       this.events = events;
       this.credit = Math.max(1, g.initialCredit());
-      this.intervalNanos = Math.max(0, g.chunkIntervalMs()) * 1_000_000L;
-    }
-
-    boolean hasPending() {
-      return pendingTokens > 0 || !pendingText.isEmpty();
     }
   }
 
@@ -214,13 +199,12 @@ public final class GpuWorker extends AbstractBehavior<Object> {
                             timers -> {
                               timers.startTimerWithFixedDelay(
                                   Tick.INSTANCE, settings.loadReportInterval());
-                              return new GpuWorker(ctx, stash, timers, entityId, settings);
+                              return new GpuWorker(ctx, stash, entityId, settings);
                             })));
     return b.narrow();
   }
 
   private final StashBuffer<Object> stash;
-  private final TimerScheduler<Object> timers;
   private final String entityId;
   private final WorkerSettings settings;
   private final Device device;
@@ -249,14 +233,9 @@ public final class GpuWorker extends AbstractBehavior<Object> {
   }
 
   private GpuWorker(
-      ActorContext<Object> ctx,
-      StashBuffer<Object> stash,
-      TimerScheduler<Object> timers,
-      String entityId,
-      WorkerSettings s) {
+      ActorContext<Object> ctx, StashBuffer<Object> stash, String entityId, WorkerSettings s) {
     super(ctx);
     this.stash = stash;
-    this.timers = timers;
     this.entityId = entityId;
     this.settings = s;
     this.device = Device.parse(entityId.substring(entityId.lastIndexOf(':') + 1));
@@ -325,7 +304,6 @@ public final class GpuWorker extends AbstractBehavior<Object> {
         .onMessage(Cancel.class, this::onCancel)
         .onMessage(Ack.class, this::onAck)
         .onMessage(Pulled.class, this::onPulled)
-        .onMessage(FlushChunk.class, this::onFlushChunk)
         .onMessageEquals(Tick.INSTANCE, this::onTick)
         .onMessage(Drain.class, this::onDrain)
         .onSignal(PostStop.class, s -> onPostStop())
@@ -498,7 +476,13 @@ public final class GpuWorker extends AbstractBehavior<Object> {
       }
       case QUEUED -> {}
     }
-    InFlight f = new InFlight(g, sub.events().runWith(Sink.queue(), mat));
+    // A whole response (chunkIntervalMs > 0) is merged in its stream and pulled a few times a
+    // second, instead of one pull, one message here and one to the gateway per token.
+    var events =
+        g.chunkIntervalMs() > 0
+            ? sub.events().via(Coalesce.flow(Duration.ofMillis(g.chunkIntervalMs())))
+            : sub.events();
+    InFlight f = new InFlight(g, events.runWith(Sink.queue(), mat));
     inFlight.put(g.requestId(), f);
     pull(f);
     return this;
@@ -604,33 +588,11 @@ public final class GpuWorker extends AbstractBehavior<Object> {
         if (c.tokens() == 0 && c.text().isEmpty()) {
           break;
         }
-        if (f.intervalNanos == 0) {
-          send(f, c.text(), c.tokens(), logprobs(c));
-          break;
-        }
-        // Coalescing: merged here (pulling goes on, as no credit is spent) and sent at most once
-        // per interval, so a whole response costs a few messages instead of one per token.
-        f.pendingText.append(c.text());
-        f.pendingTokens += c.tokens();
-        if (!c.logprobs().isEmpty()) {
-          if (f.pendingLogprobs.isEmpty()) {
-            f.pendingLogprobs = new ArrayList<>();
-          }
-          f.pendingLogprobs.addAll(logprobs(c));
-        }
-        long since = System.nanoTime() - f.lastSentNanos;
-        if (since >= f.intervalNanos) {
-          flush(f);
-        } else if (!f.flushScheduled) {
-          f.flushScheduled = true;
-          timers.startSingleTimer(
-              "flush-" + g.requestId(),
-              new FlushChunk(g.requestId()),
-              Duration.ofNanos(f.intervalNanos - since));
-        }
+        g.replyTo().tell(new Chunk(g.requestId(), f.seq++, c.text(), c.tokens(), logprobs(c)));
+        metrics.generated(c.tokens());
+        f.credit--;
       }
       case PipelineEvent.Finished d -> {
-        flush(f);
         inFlight.remove(g.requestId());
         g.replyTo()
             .tell(
@@ -639,7 +601,6 @@ public final class GpuWorker extends AbstractBehavior<Object> {
         return maybeDrained();
       }
       case PipelineEvent.Failed x -> {
-        flush(f);
         boolean retryable =
             f.seq == 0
                 && x.completionTokens() == 0
@@ -650,39 +611,6 @@ public final class GpuWorker extends AbstractBehavior<Object> {
       }
     }
     pull(f);
-    return this;
-  }
-
-  /** Sends one chunk of output to the gateway (spends a credit). */
-  private void send(InFlight f, String text, int tokens, List<ChunkLogprob> logprobs) {
-    Generate g = f.generate;
-    g.replyTo().tell(new Chunk(g.requestId(), f.seq++, text, tokens, logprobs));
-    metrics.generated(tokens);
-    f.credit--;
-    f.lastSentNanos = System.nanoTime();
-  }
-
-  /** Sends what a coalescing request has merged, if anything (also beyond its credit: the end). */
-  private void flush(InFlight f) {
-    if (f.flushScheduled) {
-      f.flushScheduled = false;
-      timers.cancel("flush-" + f.generate.requestId());
-    }
-    if (f.hasPending()) {
-      send(f, f.pendingText.toString(), f.pendingTokens, f.pendingLogprobs);
-      f.pendingText.setLength(0);
-      f.pendingTokens = 0;
-      f.pendingLogprobs = List.of();
-    }
-  }
-
-  private Behavior<Object> onFlushChunk(FlushChunk m) {
-    InFlight f = inFlight.get(m.requestId());
-    if (f != null && f.flushScheduled) {
-      f.flushScheduled = false;
-      flush(f);
-      pull(f);
-    }
     return this;
   }
 
