@@ -47,7 +47,7 @@ final class Q8Activations {
   float[] sumd32 = new float[0];
 
   /**
-   * (cols): T = 1, Q4_K weights on 512-bit vectors only: the integers of the first row as shorts,
+   * (T, cols): Q4_K weights on 512-bit vectors, per-token path only: the integers as shorts,
    * permuted within each 256-block into the lane order of {@code VectorMatMul.dotQ4KWide}.
    */
   short[] qk4 = new short[0];
@@ -103,16 +103,17 @@ final class Q8Activations {
   }
 
   /**
-   * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}), in the lane
-   * order of the Q4_K kernel: position 64p + 32h + l of a 256-block holds the element of piece p,
-   * nibble h (0 low, 1 high) and short lane l, which is byte 2 (4p + l / 8) + l % 2 of 32-byte
-   * group (l / 2) % 4, i.e. element 64 ((l / 2) % 4) + 32h + 2 (4p + l / 8) + l % 2.
+   * Fills {@link #qk4} from the first {@code t} rows of {@link #q} (after {@link #quantizeQ8K}), in
+   * the lane order of the Q4_K kernel: position 64p + 32h + l of a 256-block holds the element of
+   * piece p, nibble h (0 low, 1 high) and short lane l, which is byte 2 (4p + l / 8) + l % 2 of
+   * 32-byte group (l / 2) % 4, i.e. element 64 ((l / 2) % 4) + 32h + 2 (4p + l / 8) + l % 2.
    */
-  void permuteQ4K(int cols) {
-    if (qk4.length < cols) {
-      qk4 = new short[cols];
+  void permuteQ4K(int t, int cols) {
+    int n = t * cols;
+    if (qk4.length < n) {
+      qk4 = new short[n];
     }
-    for (int x = 0; x < cols; x += 256) {
+    for (int x = 0; x < n; x += 256) {
       for (int p = 0; p < 4; p++) {
         for (int l = 0; l < 32; l++) {
           int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);

@@ -198,16 +198,18 @@ public final class DecodeKernelExperiment {
         case Q8_0 -> {
           before = DecodeKernelExperiment::q80Base;
           after =
-              (s, off, a, cols, lanes) -> VectorMatMul.dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
+              (s, off, a, cols, lanes) ->
+                  VectorMatMul.dotQ80Wide(s, off, a.qs, a.d, 0, cols, lanes);
         }
         case Q4_0 -> {
           before = DecodeKernelExperiment::q40Base;
           after =
-              (s, off, a, cols, lanes) -> VectorMatMul.dotQ40Short(s, off, a.qs, a.d, cols, lanes);
+              (s, off, a, cols, lanes) ->
+                  VectorMatMul.dotQ40Short(s, off, a.qs, a.d, 0, cols, lanes);
         }
         case Q4_K -> {
           before = DecodeKernelExperiment::q4kBase;
-          after = VectorMatMul::dotQ4KWide;
+          after = (s, off, a, cols, lanes) -> VectorMatMul.dotQ4KWide(s, off, a, 0, cols, lanes);
         }
         default -> throw new IllegalArgumentException(t);
       }
@@ -224,7 +226,7 @@ public final class DecodeKernelExperiment {
     float[] x = QuantTestData.gaussian(n, 2);
     if (type == GgmlType.Q4_K) {
       a.quantizeQ8K(x, 1, n, false);
-      a.permuteQ4K(n);
+      a.permuteQ4K(1, n);
     } else {
       a.quantizeQ80(x, 1, n, false);
     }
