@@ -130,6 +130,39 @@ final class VectorMatMul {
 
     /** Vector lanes spilled for a fixed-order sum: 16 accumulators. */
     final float[] lanes = new float[16 * Math.max(L, 1)];
+
+    /** Small batches: token t's quantized activations, indexed from 0 like {@link #act}. */
+    Q8Activations[] tokens = new Q8Activations[0];
+
+    /** Small batches, unquantized types: token t's activation row, indexed from 0. */
+    float[][] xrows = new float[0][];
+
+    /** The first T per-token activations ({@link #tokens}, grown), token 0 being {@link #act}. */
+    Q8Activations[] tokens(int T) {
+      if (tokens.length < T) {
+        Q8Activations[] grown = java.util.Arrays.copyOf(tokens, T);
+        for (int t = 0; t < T; t++) {
+          if (grown[t] == null) {
+            grown[t] = t == 0 ? act : new Q8Activations();
+          }
+        }
+        tokens = grown;
+      }
+      return tokens;
+    }
+
+    /** Copies T activation rows into {@link #xrows} (grown). */
+    void copyRows(float[] x, int T, int cols) {
+      if (xrows.length < T) {
+        xrows = java.util.Arrays.copyOf(xrows, T);
+      }
+      for (int t = 0; t < T; t++) {
+        if (xrows[t] == null || xrows[t].length < cols) {
+          xrows[t] = new float[cols];
+        }
+        System.arraycopy(x, t * cols, xrows[t], 0, cols);
+      }
+    }
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
@@ -158,80 +191,122 @@ final class VectorMatMul {
   }
 
   /**
-   * {@link #run} with the path chosen by the caller ({@code perToken}: the fused kernel per token;
+   * {@link #run} with the path chosen by the caller ({@code perToken}: the fused kernels per token;
    * otherwise {@link BatchedMatMul}, which needs {@code T >= 2}); the experiments compare the two.
    */
   static void run(GgufTensor w, float[] x, int T, float[] out, int r0, int r1, boolean perToken) {
     Scratch sc = SCRATCH.get();
     int cols = w.cols();
-    Q8Activations a = sc.act;
     GgmlType type = w.type();
-    switch (type) {
-      case Q8_0, Q4_0 -> a.quantizeQ80(x, T, cols, !perToken);
-      case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, !perToken);
-      default -> {}
-    }
-    if (perToken) {
-      if (WIDE && type == GgmlType.Q4_K) {
-        a.permuteQ4K(T, cols);
+    if (!perToken) {
+      Q8Activations a = sc.act;
+      switch (type) {
+        case Q8_0, Q4_0 -> a.quantizeQ80(x, T, cols, true);
+        case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, true);
+        default -> {}
       }
-      decodeLoop(w, x, T, out, r0, r1, sc);
-    } else {
       BatchedMatMul.multiply(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1);
+      return;
+    }
+    // Each token quantized into its own arrays, so the kernels index them from 0 exactly as at
+    // T = 1 (an offset argument in the kernels cost ~10% at T = 1: docs/kernels.md).
+    Q8Activations[] acts = sc.tokens(T);
+    if (T > 1 && type.blockSize == 1) {
+      sc.copyRows(x, T, cols);
+    }
+    for (int t = 0; t < T; t++) {
+      Q8Activations a = acts[t];
+      switch (type) {
+        case Q8_0, Q4_0 -> a.quantizeQ80(x, t * cols, 1, cols, false);
+        case Q4_K, Q6_K -> a.quantizeQ8K(x, t * cols, 1, cols, false);
+        default -> {}
+      }
+      if (WIDE && type == GgmlType.Q4_K) {
+        a.permuteQ4K(cols);
+      }
+    }
+    if (T == 1) {
+      decodeLoop(w, x, out, r0, r1, sc);
+    } else {
+      decodeLoopTokens(w, x, T, out, r0, r1, sc);
+    }
+  }
+
+  private static void decodeLoop(GgufTensor w, float[] x, float[] out, int r0, int r1, Scratch sc) {
+    MemorySegment s = w.data();
+    int cols = w.cols();
+    long rb = MatMul.rowBytes(w);
+    Q8Activations a = sc.act;
+    float[] lanes = sc.lanes;
+    boolean bytes = cols > Q80_BYTES_ABOVE;
+    for (int r = r0; r < r1; r++) {
+      long off = r * rb;
+      out[r] =
+          switch (w.type()) {
+            case F32 -> dotF32(s, off, x, cols, lanes);
+            case F16 -> dotF16(s, off, x, cols, lanes);
+            case BF16 -> dotBF16(s, off, x, cols, lanes);
+            case Q8_0 ->
+                !WIDE
+                    ? dotQ80(s, off, a.qs, a.d, cols, lanes)
+                    : bytes
+                        ? dotQ80WideBytes(s, off, a.qb, a.d, cols, lanes)
+                        : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
+            case Q4_0 -> dotQ40Short(s, off, a.qs, a.d, cols, lanes);
+            case Q4_K -> WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
+            case Q6_K -> dotQ6K(s, off, a, cols, lanes);
+            default -> throw MatMul.unsupported(w);
+          };
     }
   }
 
   /**
-   * The fused kernels, row by row and, within a row, token by token: a row's bytes leave memory
-   * once and stay in L1 for the other tokens. Token {@code t} reads its activations at element
-   * offset {@code t * cols}, and its arithmetic is exactly that of a {@code T = 1} call.
+   * The fused kernels for {@code 2 <= T <= perTokenMax}: row by row and, within a row, token by
+   * token, so a row's bytes leave memory once and stay in L1 for the other tokens. Token {@code
+   * t}'s arithmetic is exactly that of a {@code T = 1} call on its activations.
    */
-  private static void decodeLoop(
+  private static void decodeLoopTokens(
       GgufTensor w, float[] x, int T, float[] out, int r0, int r1, Scratch sc) {
     MemorySegment s = w.data();
     int rows = w.rows();
     int cols = w.cols();
     long rb = MatMul.rowBytes(w);
-    Q8Activations a = sc.act;
+    Q8Activations[] acts = sc.tokens;
+    float[][] xrows = sc.xrows;
     float[] lanes = sc.lanes;
     GgmlType type = w.type();
+    boolean bytes = cols > Q80_BYTES_ABOVE;
     boolean q4kPairs = WIDE && type == GgmlType.Q4_K;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
       int t = 0;
-      if (q4kPairs) { // two tokens per weight unpack, same arithmetic per token (dotQ4KWide2)
+      if (q4kPairs) { // two tokens per weight unpack, same arithmetic per token
         for (; t + 2 <= T; t += 2) {
           dotQ4KWide2(
-              s,
-              off,
-              a,
-              t * cols,
-              (t + 1) * cols,
-              cols,
-              lanes,
-              out,
-              t * rows + r,
-              (t + 1) * rows + r);
+              s, off, acts[t], acts[t + 1], cols, lanes, out, t * rows + r, (t + 1) * rows + r);
         }
       }
-      for (int xo = t * cols; t < T; t++, xo += cols) {
-        out[t * rows + r] =
-            switch (type) {
-              case F32 -> dotF32(s, off, x, xo, cols, lanes);
-              case F16 -> dotF16(s, off, x, xo, cols, lanes);
-              case BF16 -> dotBF16(s, off, x, xo, cols, lanes);
-              case Q8_0 ->
-                  WIDE
-                      ? dotQ80Wide(s, off, a.qs, a.d, xo, cols, lanes)
-                      : dotQ80(s, off, a.qs, a.d, xo, cols, lanes);
-              case Q4_0 -> dotQ40Short(s, off, a.qs, a.d, xo, cols, lanes);
-              case Q4_K ->
-                  WIDE
-                      ? dotQ4KWide(s, off, a, xo, cols, lanes)
-                      : dotQ4K(s, off, a, xo, cols, lanes);
-              case Q6_K -> dotQ6K(s, off, a, xo, cols, lanes);
-              default -> throw MatMul.unsupported(w);
-            };
+      for (; t < T; t++) {
+        Q8Activations a = acts[t];
+        float v;
+        switch (type) {
+          case F32 -> v = dotF32(s, off, xrows[t], cols, lanes);
+          case F16 -> v = dotF16(s, off, xrows[t], cols, lanes);
+          case BF16 -> v = dotBF16(s, off, xrows[t], cols, lanes);
+          case Q8_0 ->
+              v =
+                  !WIDE
+                      ? dotQ80(s, off, a.qs, a.d, cols, lanes)
+                      : bytes
+                          ? dotQ80WideBytes(s, off, a.qb, a.d, cols, lanes)
+                          : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
+          case Q4_0 -> v = dotQ40Short(s, off, a.qs, a.d, cols, lanes);
+          case Q4_K ->
+              v = WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
+          case Q6_K -> v = dotQ6K(s, off, a, cols, lanes);
+          default -> throw MatMul.unsupported(w);
+        }
+        out[t * rows + r] = v;
       }
     }
   }
@@ -281,53 +356,53 @@ final class VectorMatMul {
     return Float.intBitsToFloat(s.get(F16, off + 2L * c) << 16);
   }
 
-  private static float dotF32(MemorySegment s, long off, float[] x, int xo, int n, float[] lanes) {
+  private static float dotF32(MemorySegment s, long off, float[] x, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
     FloatVector a1 = a0;
     int c = 0;
     for (; c + 2 * L <= n; c += 2 * L) {
       a0 =
           FloatVector.fromMemorySegment(FS, s, off + 4L * (c), LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
+              .fma(FloatVector.fromArray(FS, x, c), a0);
       a1 =
           FloatVector.fromMemorySegment(FS, s, off + 4L * (c + L), LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
+              .fma(FloatVector.fromArray(FS, x, c + L), a1);
     }
     if (c + L <= n) {
       a0 =
           FloatVector.fromMemorySegment(FS, s, off + 4L * (c), LE)
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
+              .fma(FloatVector.fromArray(FS, x, c), a0);
       c += L;
     }
     a0.add(a1).intoArray(lanes, 0);
     float sum = lanesSum(lanes, 0);
     for (; c < n; c++) {
-      sum += f32At(s, off, c) * x[xo + c];
+      sum += f32At(s, off, c) * x[c];
     }
     return sum;
   }
 
-  private static float dotF16(MemorySegment s, long off, float[] x, int xo, int n, float[] lanes) {
+  private static float dotF16(MemorySegment s, long off, float[] x, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
     FloatVector a1 = a0;
     int c = 0;
     for (; c + 2 * L <= n; c += 2 * L) {
-      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, xo + c), a0);
-      a1 = loadF16(s, off, c + L).fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
+      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, c), a0);
+      a1 = loadF16(s, off, c + L).fma(FloatVector.fromArray(FS, x, c + L), a1);
     }
     if (c + L <= n) {
-      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, xo + c), a0);
+      a0 = loadF16(s, off, c).fma(FloatVector.fromArray(FS, x, c), a0);
       c += L;
     }
     a0.add(a1).intoArray(lanes, 0);
     float sum = lanesSum(lanes, 0);
     for (; c < n; c++) {
-      sum += f16At(s, off, c) * x[xo + c];
+      sum += f16At(s, off, c) * x[c];
     }
     return sum;
   }
 
-  private static float dotBF16(MemorySegment s, long off, float[] x, int xo, int n, float[] lanes) {
+  private static float dotBF16(MemorySegment s, long off, float[] x, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
     FloatVector a1 = a0;
     int c = 0;
@@ -338,14 +413,14 @@ final class VectorMatMul {
                       .convertShape(VectorOperators.S2I, IS, 0))
               .lanewise(VectorOperators.LSHL, 16)
               .reinterpretAsFloats()
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
+              .fma(FloatVector.fromArray(FS, x, c), a0);
       a1 =
           ((IntVector)
                   ShortVector.fromMemorySegment(SS, s, off + 2L * (c + L), LE)
                       .convertShape(VectorOperators.S2I, IS, 0))
               .lanewise(VectorOperators.LSHL, 16)
               .reinterpretAsFloats()
-              .fma(FloatVector.fromArray(FS, x, xo + c + L), a1);
+              .fma(FloatVector.fromArray(FS, x, c + L), a1);
     }
     if (c + L <= n) {
       a0 =
@@ -354,13 +429,13 @@ final class VectorMatMul {
                       .convertShape(VectorOperators.S2I, IS, 0))
               .lanewise(VectorOperators.LSHL, 16)
               .reinterpretAsFloats()
-              .fma(FloatVector.fromArray(FS, x, xo + c), a0);
+              .fma(FloatVector.fromArray(FS, x, c), a0);
       c += L;
     }
     a0.add(a1).intoArray(lanes, 0);
     float sum = lanesSum(lanes, 0);
     for (; c < n; c++) {
-      sum += bf16At(s, off, c) * x[xo + c];
+      sum += bf16At(s, off, c) * x[c];
     }
     return sum;
   }
@@ -375,9 +450,8 @@ final class VectorMatMul {
    * needs int lanes, and the float variant measured faster there.
    */
   private static float dotQ80(
-      MemorySegment s, long off, short[] xs, float[] xd, int xo, int n, float[] lanes) {
+      MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
     FloatVector a0 = FloatVector.zero(FS);
-    int bx = xo >> 5; // the token's first block in xd
     for (int p = 0; p < n; p += 2 * L) {
       int b = p >> 5;
       long bo = off + 34L * b;
@@ -385,13 +459,13 @@ final class VectorMatMul {
           ((ShortVector)
                   ByteVector.fromMemorySegment(BS2, s, bo + 2 + (p & 31), LE)
                       .convertShape(VectorOperators.B2S, SS2, 0))
-              .mul(ShortVector.fromArray(SS2, xs, xo + p));
+              .mul(ShortVector.fromArray(SS2, xs, p));
       IntVector sum =
           ((IntVector) prod.convertShape(VectorOperators.S2I, IS, 0))
               .add((IntVector) prod.convertShape(VectorOperators.S2I, IS, 1));
       a0 =
           ((FloatVector) sum.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(FS, MatMul.f16(s, bo) * xd[bx + b]), a0);
+              .fma(FloatVector.broadcast(FS, MatMul.f16(s, bo) * xd[b]), a0);
     }
     a0.intoArray(lanes, 0);
     return lanesSum(lanes, 0);
@@ -403,35 +477,33 @@ final class VectorMatMul {
    * << 16)) >> 16: |sum| <= 2 * 128 * 127 fits a short) instead of two widening conversions.
    * Measured 10-40% faster than dotQ80 (docs/kernels.md).
    */
-  static float dotQ80Wide(
-      MemorySegment s, long off, short[] xs, float[] xd, int xo, int n, float[] lanes) {
+  static float dotQ80Wide(MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
     FloatVector acc0 = FloatVector.zero(FS);
     FloatVector acc1 = acc0;
     int nb = n >> 5;
     int b = 0;
-    int bx = xo >> 5; // the token's first block in xd
     for (; b + 2 <= nb; b += 2) {
       long bo = off + 34L * b;
       IntVector p0 =
           ((ShortVector)
                   ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
                       .convertShape(VectorOperators.B2S, S512, 0))
-              .mul(ShortVector.fromArray(S512, xs, xo + 32 * b))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b))
               .reinterpretAsInts();
       IntVector p1 =
           ((ShortVector)
                   ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
                       .convertShape(VectorOperators.B2S, S512, 0))
-              .mul(ShortVector.fromArray(S512, xs, xo + 32 * b + 32))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b + 32))
               .reinterpretAsInts();
       p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       acc0 =
           ((FloatVector) p0.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[bx + b]), acc0);
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
       acc1 =
           ((FloatVector) p1.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(FS, f16v(s, bo + 34) * xd[bx + b + 1]), acc1);
+              .fma(FloatVector.broadcast(FS, f16v(s, bo + 34) * xd[b + 1]), acc1);
     }
     if (b < nb) {
       long bo = off + 34L * b;
@@ -439,12 +511,81 @@ final class VectorMatMul {
           ((ShortVector)
                   ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
                       .convertShape(VectorOperators.B2S, S512, 0))
-              .mul(ShortVector.fromArray(S512, xs, xo + 32 * b))
+              .mul(ShortVector.fromArray(S512, xs, 32 * b))
               .reinterpretAsInts();
       p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       acc0 =
           ((FloatVector) p0.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[bx + b]), acc0);
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
+  }
+
+  /**
+   * Rows wider than this many columns use {@link #dotQ80WideBytes}: the activations as shorts (2
+   * bytes per column) plus the streaming weight row no longer fit L1 together, and the kernel
+   * stalled on activation reloads when the weights came from DRAM (1536 x 8960 ffn_down: 11 GB/s
+   * with shorts, 18 GB/s with bytes; at 1536 columns bytes are ~3% slower, the extra conversion;
+   * docs/kernels.md "Q8_0 on wide rows").
+   */
+  static final int Q80_BYTES_ABOVE = 4096;
+
+  /*
+   * dotQ80Wide with the activation integers read as bytes and sign-extended in registers: half the
+   * L1 footprint of the short array for one more conversion per block. Same products and sums in
+   * the same order, so the results are bit-identical to dotQ80Wide's (tested).
+   */
+  static float dotQ80WideBytes(
+      MemorySegment s, long off, byte[] xb, float[] xd, int n, float[] lanes) {
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b)
+                          .convertShape(VectorOperators.B2S, S512, 0))
+              .reinterpretAsInts();
+      IntVector p1 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b + 32)
+                          .convertShape(VectorOperators.B2S, S512, 0))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo + 34) * xd[b + 1]), acc1);
+    }
+    if (b < nb) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b)
+                          .convertShape(VectorOperators.B2S, S512, 0))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
     }
     acc0.add(acc1).intoArray(lanes, 0);
     return lanesSum(lanes, 0);
@@ -459,12 +600,11 @@ final class VectorMatMul {
    * 512-bit operation costs two 256-bit ones. Measured 1.3-1.6x the float-lane kernel it replaced.
    */
   static float dotQ40Short(
-      MemorySegment s, long off, short[] xs, float[] xd, int xo, int n, float[] lanes) {
+      MemorySegment s, long off, short[] xs, float[] xd, int n, float[] lanes) {
     FloatVector acc0 = FloatVector.zero(HF256);
     FloatVector acc1 = acc0;
     int nb = n >> 5;
     int b = 0;
-    int bx = xo >> 5; // the token's first block in xd
     for (; b + 2 <= nb; b += 2) {
       long bo = off + 18L * b;
       ShortVector w0 =
@@ -478,29 +618,29 @@ final class VectorMatMul {
       IntVector p0 =
           w0.and((short) 0xF)
               .sub((short) 8)
-              .mul(ShortVector.fromArray(H256, xs, xo + 32 * b))
+              .mul(ShortVector.fromArray(H256, xs, 32 * b))
               .add(
                   w0.lanewise(VectorOperators.LSHR, 4)
                       .sub((short) 8)
-                      .mul(ShortVector.fromArray(H256, xs, xo + 32 * b + 16)))
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 16)))
               .reinterpretAsInts();
       IntVector p1 =
           w1.and((short) 0xF)
               .sub((short) 8)
-              .mul(ShortVector.fromArray(H256, xs, xo + 32 * b + 32))
+              .mul(ShortVector.fromArray(H256, xs, 32 * b + 32))
               .add(
                   w1.lanewise(VectorOperators.LSHR, 4)
                       .sub((short) 8)
-                      .mul(ShortVector.fromArray(H256, xs, xo + 32 * b + 48)))
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 48)))
               .reinterpretAsInts();
       p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       acc0 =
           ((FloatVector) p0.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[bx + b]), acc0);
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[b]), acc0);
       acc1 =
           ((FloatVector) p1.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(HF256, f16v(s, bo + 18) * xd[bx + b + 1]), acc1);
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo + 18) * xd[b + 1]), acc1);
     }
     if (b < nb) {
       long bo = off + 18L * b;
@@ -511,16 +651,16 @@ final class VectorMatMul {
       IntVector p0 =
           w0.and((short) 0xF)
               .sub((short) 8)
-              .mul(ShortVector.fromArray(H256, xs, xo + 32 * b))
+              .mul(ShortVector.fromArray(H256, xs, 32 * b))
               .add(
                   w0.lanewise(VectorOperators.LSHR, 4)
                       .sub((short) 8)
-                      .mul(ShortVector.fromArray(H256, xs, xo + 32 * b + 16)))
+                      .mul(ShortVector.fromArray(H256, xs, 32 * b + 16)))
               .reinterpretAsInts();
       p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       acc0 =
           ((FloatVector) p0.convert(VectorOperators.I2F, 0))
-              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[bx + b]), acc0);
+              .fma(FloatVector.broadcast(HF256, f16v(s, bo) * xd[b]), acc0);
     }
     acc0.add(acc1).intoArray(lanes, 0);
     // Eight lanes, fixed order (lanesSum reads L lanes).
@@ -533,8 +673,7 @@ final class VectorMatMul {
    * unpacked in the loop (a separate decode pass over the row took the cache misses without the
    * streaming prefetch, a third of the time).
    */
-  private static float dotQ4K(
-      MemorySegment s, long off, Q8Activations a, int xo, int n, float[] lanes) {
+  private static float dotQ4K(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     float[] xq = a.q;
     float[] sd = a.sumd32;
     FloatVector a0 = FloatVector.zero(FS);
@@ -551,7 +690,7 @@ final class VectorMatMul {
       int j = q >> 5;
       long bo = off + 144L * b;
       int dd = s.get(I32, bo);
-      float dx = a.d[(xo >> 8) + b];
+      float dx = a.d[b];
       float d = Float.float16ToFloat((short) dd) * dx;
       float dmin = Float.float16ToFloat((short) (dd >>> 16));
       // get_scale_min_k4 for four sub-blocks at a time, four bytes per int (llama.cpp's utmp).
@@ -568,7 +707,7 @@ final class VectorMatMul {
         mn = ((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4);
       }
       int sh = 16 * (j & 1);
-      int k = (xo >> 5) + 8 * b + 2 * j;
+      int k = 8 * b + 2 * j;
       if ((q & 31) == 0) { // once per group (8-lane vectors take two steps per group)
         m0 += dmin * ((mn >>> sh) & 0xFF) * sd[k];
         m1 += dmin * ((mn >>> (sh + 8)) & 0xFF) * sd[k + 1];
@@ -582,7 +721,7 @@ final class VectorMatMul {
           (IntVector)
               ByteVector.fromMemorySegment(BS, s, addr + L, LE)
                   .convertShape(VectorOperators.B2I, IS, 0);
-      int x0 = xo + 256 * b + 2 * (q & ~31) + (q & 31);
+      int x0 = 256 * b + 2 * (q & ~31) + (q & 31);
       FloatVector lo =
           ((FloatVector) v0.and(0xF).convert(VectorOperators.I2F, 0))
               .mul(FloatVector.fromArray(FS, xq, x0));
@@ -618,8 +757,7 @@ final class VectorMatMul {
    * .permuteQ4K). Measured 2.2x the float-lane kernel (docs/kernels.md). The method sits close to
    * C2's node-count inlining cutoff: keep it lean (no shuffles, no helper calls).
    */
-  static float dotQ4KWide(
-      MemorySegment s, long off, Q8Activations a, int xo, int n, float[] lanes) {
+  static float dotQ4KWide(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     short[] xs = a.qk4;
     float[] sd = a.sumd32;
     float[] xd = a.d;
@@ -627,13 +765,12 @@ final class VectorMatMul {
     FloatVector acc1 = acc0;
     FloatVector accMin = FloatVector.zero(F256);
     int nb = n >> 8;
-    int bx = xo >> 8; // the token's first super-block in xd
     for (int b = 0; b < nb; b++) {
       long bo = off + 144L * b;
       // d, dmin and the 12 bytes of packed scales in one vector load (see SH64).
       IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
       int dd = head.lane(0);
-      float d = Float.float16ToFloat((short) dd) * xd[bx + b];
+      float d = Float.float16ToFloat((short) dd) * xd[b];
       float dmin = Float.float16ToFloat((short) (dd >>> 16));
       // get_scale_min_k4 for all eight sub-blocks, four bytes per int (llama.cpp's utmp).
       int u0 = head.lane(1);
@@ -675,8 +812,8 @@ final class VectorMatMul {
                       .reinterpretAsBytes()
                       .convertShape(VectorOperators.B2F, F256, 0))
               .mul(dmin)
-              .fma(FloatVector.fromArray(F256, sd, 8 * (bx + b)), accMin);
-      int x = xo + 256 * b;
+              .fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
       ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
@@ -712,7 +849,7 @@ final class VectorMatMul {
   }
 
   /*
-   * dotQ4KWide for two tokens at once (activations at element offsets xo and xp), results written
+   * dotQ4KWide for two tokens at once (activations a and c), results written
    * to out[o0] and out[o1]. The weight side (header, scales, the word mix and the nibble unpacking)
    * is done once for both; each token's own arithmetic is exactly dotQ4KWide's, operation for
    * operation and in the same order, so each result is bit-identical to a single-token call (tested).
@@ -722,8 +859,7 @@ final class VectorMatMul {
       MemorySegment s,
       long off,
       Q8Activations a,
-      int xo,
-      int xp,
+      Q8Activations c,
       int n,
       float[] lanes,
       float[] out,
@@ -732,6 +868,9 @@ final class VectorMatMul {
     short[] xs = a.qk4;
     float[] sd = a.sumd32;
     float[] xd = a.d;
+    short[] ys = c.qk4;
+    float[] td = c.sumd32;
+    float[] yd = c.d;
     FloatVector acc0 = FloatVector.zero(FS);
     FloatVector acc1 = acc0;
     FloatVector bcc0 = acc0;
@@ -739,15 +878,13 @@ final class VectorMatMul {
     FloatVector accMin = FloatVector.zero(F256);
     FloatVector bccMin = accMin;
     int nb = n >> 8;
-    int bx = xo >> 8;
-    int by = xp >> 8;
     for (int b = 0; b < nb; b++) {
       long bo = off + 144L * b;
       IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
       int dd = head.lane(0);
       float dw = Float.float16ToFloat((short) dd);
-      float d = dw * xd[bx + b];
-      float e = dw * xd[by + b];
+      float d = dw * xd[b];
+      float e = dw * yd[b];
       float dmin = Float.float16ToFloat((short) (dd >>> 16));
       int u0 = head.lane(1);
       int u1 = head.lane(2);
@@ -783,10 +920,9 @@ final class VectorMatMul {
                       .reinterpretAsBytes()
                       .convertShape(VectorOperators.B2F, F256, 0))
               .mul(dmin);
-      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * (bx + b)), accMin);
-      bccMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * (by + b)), bccMin);
-      int x = xo + 256 * b;
-      int y = xp + 256 * b;
+      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
+      int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
       ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
@@ -796,29 +932,29 @@ final class VectorMatMul {
       ShortVector wh = w.lanewise(VectorOperators.LSHR, 4);
       ShortVector lo = wl.mul(ShortVector.fromArray(S512, xs, x));
       ShortVector hi = wh.mul(ShortVector.fromArray(S512, xs, x + 32));
-      ShortVector lp = wl.mul(ShortVector.fromArray(S512, xs, y));
-      ShortVector hp = wh.mul(ShortVector.fromArray(S512, xs, y + 32));
+      ShortVector lp = wl.mul(ShortVector.fromArray(S512, ys, x));
+      ShortVector hp = wh.mul(ShortVector.fromArray(S512, ys, x + 32));
       w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
       wl = w.and((short) 0xF);
       wh = w.lanewise(VectorOperators.LSHR, 4);
       lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 64)));
       hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 96)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, xs, y + 64)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, xs, y + 96)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 64)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 96)));
       w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
       wl = w.and((short) 0xF);
       wh = w.lanewise(VectorOperators.LSHR, 4);
       lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 128)));
       hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 160)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, xs, y + 128)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, xs, y + 160)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 128)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 160)));
       w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
       wl = w.and((short) 0xF);
       wh = w.lanewise(VectorOperators.LSHR, 4);
       lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 192)));
       hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 224)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, xs, y + 192)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, xs, y + 224)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 192)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 224)));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       IntVector jl = lp.reinterpretAsInts();
@@ -853,8 +989,7 @@ final class VectorMatMul {
    * gives elements 128h + l (+32, +64, +96), all in sub-blocks of 16 starting at (128h + l) / 16.
    */
 
-  private static float dotQ6K(
-      MemorySegment s, long off, Q8Activations a, int xo, int n, float[] lanes) {
+  private static float dotQ6K(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     float[] xq = a.q;
     FloatVector a0 = FloatVector.zero(FS);
     FloatVector a1 = a0;
@@ -878,8 +1013,8 @@ final class VectorMatMul {
       // The eight signed scales of this half in one read (a separate decode pass over the row
       // cost more than it saved); sub-block (l >> 4) + 2i for the four quarters i.
       long scs = s.get(I64, bo + 192 + 8 * h) >>> (8 * (l >> 4));
-      float dx = MatMul.f16(s, bo + 208) * a.d[(xo >> 8) + b];
-      int x0 = xo + 256 * b + 128 * h + l;
+      float dx = MatMul.f16(s, bo + 208) * a.d[b];
+      int x0 = 256 * b + 128 * h + l;
       FloatVector q1 =
           ((FloatVector)
               (va.and(0xF).or(vh.lanewise(VectorOperators.LSHL, 4).and(0x30)).sub(32))

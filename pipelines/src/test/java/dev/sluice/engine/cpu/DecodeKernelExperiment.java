@@ -198,18 +198,16 @@ public final class DecodeKernelExperiment {
         case Q8_0 -> {
           before = DecodeKernelExperiment::q80Base;
           after =
-              (s, off, a, cols, lanes) ->
-                  VectorMatMul.dotQ80Wide(s, off, a.qs, a.d, 0, cols, lanes);
+              (s, off, a, cols, lanes) -> VectorMatMul.dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
         }
         case Q4_0 -> {
           before = DecodeKernelExperiment::q40Base;
           after =
-              (s, off, a, cols, lanes) ->
-                  VectorMatMul.dotQ40Short(s, off, a.qs, a.d, 0, cols, lanes);
+              (s, off, a, cols, lanes) -> VectorMatMul.dotQ40Short(s, off, a.qs, a.d, cols, lanes);
         }
         case Q4_K -> {
           before = DecodeKernelExperiment::q4kBase;
-          after = (s, off, a, cols, lanes) -> VectorMatMul.dotQ4KWide(s, off, a, 0, cols, lanes);
+          after = VectorMatMul::dotQ4KWide;
         }
         default -> throw new IllegalArgumentException(t);
       }
@@ -226,7 +224,7 @@ public final class DecodeKernelExperiment {
     float[] x = QuantTestData.gaussian(n, 2);
     if (type == GgmlType.Q4_K) {
       a.quantizeQ8K(x, 1, n, false);
-      a.permuteQ4K(1, n);
+      a.permuteQ4K(n);
     } else {
       a.quantizeQ80(x, 1, n, false);
     }
