@@ -58,6 +58,9 @@ final class Q8Activations {
    */
   short[] qk4 = new short[0];
 
+  /** (cols): {@link #qk4} as bytes, for the Q4_K kernel on wide rows (half the footprint). */
+  byte[] qk4b = new byte[0];
+
   private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
@@ -124,6 +127,7 @@ final class Q8Activations {
   void permuteQ4K(int cols) {
     if (qk4.length < cols) {
       qk4 = new short[cols];
+      qk4b = new byte[cols];
     }
     for (int x = 0; x < cols; x += 256) {
       for (int p = 0; p < 4; p++) {
@@ -131,6 +135,8 @@ final class Q8Activations {
           int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);
           qk4[x + 64 * p + l] = (short) q[e];
           qk4[x + 64 * p + 32 + l] = (short) q[e + 32];
+          qk4b[x + 64 * p + l] = (byte) q[e];
+          qk4b[x + 64 * p + 32 + l] = (byte) q[e + 32];
         }
       }
     }

@@ -239,6 +239,7 @@ final class VectorMatMul {
     Q8Activations a = sc.act;
     float[] lanes = sc.lanes;
     boolean bytes = cols > Q80_BYTES_ABOVE;
+    boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
       out[r] =
@@ -253,7 +254,12 @@ final class VectorMatMul {
                         ? dotQ80WideBytes(s, off, a.qb, a.d, cols, lanes)
                         : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
             case Q4_0 -> dotQ40Short(s, off, a.qs, a.d, cols, lanes);
-            case Q4_K -> WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
+            case Q4_K ->
+                !WIDE
+                    ? dotQ4K(s, off, a, cols, lanes)
+                    : wideQ4K
+                        ? dotQ4KWideBytes(s, off, a, cols, lanes)
+                        : dotQ4KWide(s, off, a, cols, lanes);
             case Q6_K -> dotQ6K(s, off, a, cols, lanes);
             default -> throw MatMul.unsupported(w);
           };
@@ -276,7 +282,9 @@ final class VectorMatMul {
     float[] lanes = sc.lanes;
     GgmlType type = w.type();
     boolean bytes = cols > Q80_BYTES_ABOVE;
-    boolean q4kPairs = WIDE && type == GgmlType.Q4_K;
+    boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
+    // Pairs on rows up to Q4K_BYTES_ABOVE; wider rows take the byte kernel token by token.
+    boolean q4kPairs = WIDE && type == GgmlType.Q4_K && !wideQ4K;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
       int t = 0;
@@ -302,7 +310,12 @@ final class VectorMatMul {
                           : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
           case Q4_0 -> v = dotQ40Short(s, off, a.qs, a.d, cols, lanes);
           case Q4_K ->
-              v = WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
+              v =
+                  !WIDE
+                      ? dotQ4K(s, off, a, cols, lanes)
+                      : wideQ4K
+                          ? dotQ4KWideBytes(s, off, a, cols, lanes)
+                          : dotQ4KWide(s, off, a, cols, lanes);
           case Q6_K -> v = dotQ6K(s, off, a, cols, lanes);
           default -> throw MatMul.unsupported(w);
         }
@@ -530,6 +543,9 @@ final class VectorMatMul {
    * docs/kernels.md "Q8_0 on wide rows").
    */
   static final int Q80_BYTES_ABOVE = 4096;
+
+  /** Q4_K rows wider than this many columns use {@link #dotQ4KWideBytes} (same reason). */
+  static final int Q4K_BYTES_ABOVE = 4096;
 
   /*
    * dotQ80Wide with the activation integers read as bytes and sign-extended in registers: half the
@@ -833,6 +849,147 @@ final class VectorMatMul {
       lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 192)));
       hi =
           hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 224)));
+      IntVector il = lo.reinterpretAsInts();
+      IntVector ih = hi.reinterpretAsInts();
+      il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 = ((FloatVector) il.convert(VectorOperators.I2F, 0)).fma(scaleLo, acc0);
+      acc1 = ((FloatVector) ih.convert(VectorOperators.I2F, 0)).fma(scaleHi, acc1);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    accMin.intoArray(lanes, L);
+    float min =
+        ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
+            + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
+    return lanesSum(lanes, 0) - min;
+  }
+
+  /*
+   * dotQ4KWide with the permuted activation integers read as bytes (Q8Activations.qk4b) and
+   * sign-extended in registers, for rows wider than Q4K_BYTES_ABOVE: the short array of an
+   * 8960-wide row (17.5 KB) and the streaming weights no longer fit L1 together, and the kernel
+   * stalled on activation reloads (1536 x 8960: 7.4 -> 10.9 GB/s on one thread, weights from DRAM;
+   * at 1536 columns the extra conversions cost 9%). Same products, same order: bit-identical to
+   * dotQ4KWide (tested).
+   */
+  static float dotQ4KWideBytes(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
+    byte[] xb = a.qk4b;
+    float[] sd = a.sumd32;
+    float[] xd = a.d;
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector accMin = FloatVector.zero(F256);
+    int nb = n >> 8;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      // d, dmin and the 12 bytes of packed scales in one vector load (see SH64).
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      int dd = head.lane(0);
+      float d = Float.float16ToFloat((short) dd) * xd[b];
+      float dmin = Float.float16ToFloat((short) (dd >>> 16));
+      // get_scale_min_k4 for all eight sub-blocks, four bytes per int (llama.cpp's utmp).
+      int u0 = head.lane(1);
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      int sc03 = u0 & 0x3f3f3f3f;
+      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      // Scales of sub-blocks 0, 2, 4, 6 (low nibbles) and 1, 3, 5, 7 (high), one per byte, each
+      // int repeated over the lanes: float lane i gets sub-block 2 (i % 4) (+ 1).
+      int scEven =
+          (sc03 & 0xFF)
+              | ((sc03 >>> 8) & 0xFF00)
+              | ((sc47 & 0xFF) << 16)
+              | ((sc47 << 8) & 0xFF000000);
+      int scOdd =
+          ((sc03 >>> 8) & 0xFF)
+              | ((sc03 >>> 16) & 0xFF00)
+              | ((sc47 << 8) & 0xFF0000)
+              | (sc47 & 0xFF000000);
+      FloatVector scaleLo =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scEven)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      FloatVector scaleHi =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scOdd)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      // The dmin * m_k * sum_k(x) part, as ggml: eight lanes per super-block.
+      accMin =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin)
+              .fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      int x = 256 * b;
+      ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
+      ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
+      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
+      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
+      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector lo =
+          w.and((short) 0xF)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x).convertShape(VectorOperators.B2S, S512, 0)));
+      ShortVector hi =
+          w.lanewise(VectorOperators.LSHR, 4)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x + 32)
+                          .convertShape(VectorOperators.B2S, S512, 0)));
+      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 64)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 96)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 128)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 160)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 192)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 224)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);

@@ -40,7 +40,8 @@ class DecodeKernelTest {
         Arguments.of(GgmlType.Q4_K, 256), // one super-block
         Arguments.of(GgmlType.Q4_K, 1536),
         Arguments.of(GgmlType.Q4_K, 4864), // 19 super-blocks (0.5B ffn_down)
-        Arguments.of(GgmlType.Q4_K, 8960), // 1.5B ffn_down
+        Arguments.of(GgmlType.Q4_K, 4352), // byte activations (> 4096), odd super-block count
+        Arguments.of(GgmlType.Q4_K, 8960), // 1.5B ffn_down, byte activations
         Arguments.of(GgmlType.Q6_K, 256),
         Arguments.of(GgmlType.Q6_K, 1536));
   }
@@ -104,6 +105,26 @@ class DecodeKernelTest {
         long off = r * MatMul.rowBytes(w);
         float viaShorts = VectorMatMul.dotQ80Wide(w.data(), off, a.qs, a.d, cols, lanes);
         float viaBytes = VectorMatMul.dotQ80WideBytes(w.data(), off, a.qb, a.d, cols, lanes);
+        assertThat(viaBytes).as("cols %d row %d", cols, r).isEqualTo(viaShorts);
+      }
+    }
+  }
+
+  /** Same for Q4_K: the byte-activation kernel equals the short one bit for bit. */
+  @Test
+  void q4kByteActivationsEqualShortActivations() {
+    Assumptions.assumeTrue(
+        MatMul.vectorized() && VectorMatMul.WIDE, "the byte kernel is the 512-bit one");
+    for (int cols : new int[] {256, 1536, 4352, 8960}) {
+      GgufTensor w = QuantTestData.random(GgmlType.Q4_K, 5, cols, 80 + cols);
+      Q8Activations a = new Q8Activations();
+      a.quantizeQ8K(QuantTestData.gaussian(cols, cols + 1), 1, cols, false);
+      a.permuteQ4K(cols);
+      float[] lanes = new float[16 * VectorMatMul.L];
+      for (int r = 0; r < 5; r++) {
+        long off = r * MatMul.rowBytes(w);
+        float viaShorts = VectorMatMul.dotQ4KWide(w.data(), off, a, cols, lanes);
+        float viaBytes = VectorMatMul.dotQ4KWideBytes(w.data(), off, a, cols, lanes);
         assertThat(viaBytes).as("cols %d row %d", cols, r).isEqualTo(viaShorts);
       }
     }

@@ -89,6 +89,26 @@ class SmallBatchTest {
         .containsExactly(Arrays.copyOfRange(expected, 0, rows));
   }
 
+  /** Rows wide enough for the byte-activation kernels (Q8_0, Q4_K), token by token. */
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"Q8_0", "Q4_K"})
+  void wideRowsPerTokenEqualSingleTokenCalls(GgmlType type) {
+    int rows = 5;
+    int cols = type == GgmlType.Q8_0 ? 4128 : 4352;
+    GgufTensor w = QuantTestData.random(type, rows, cols, 91);
+    float[] x = QuantTestData.gaussian(4 * cols, 92);
+    float[] expected = oneByOne(w, x, 4);
+    for (int batch = 2; batch <= 4; batch++) {
+      float[] out = new float[batch * rows];
+      perToken(w, x, batch, out, 0, rows);
+      assertThat(out)
+          .as("%s T=%d", type, batch)
+          .containsExactly(Arrays.copyOf(expected, batch * rows));
+    }
+  }
+
   /**
    * What {@link MatMul#fast} runs: up to the threshold every token equals its {@code T = 1} result,
    * above it the tiled result (which is batch-independent there).
