@@ -283,7 +283,7 @@ final class VectorMatMul {
     GgmlType type = w.type();
     boolean bytes = cols > Q80_BYTES_ABOVE;
     boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
-    // Pairs on rows up to Q4K_BYTES_ABOVE; wider rows take the byte kernel token by token.
+    // Pairs on rows up to Q4K_BYTES_ABOVE columns; wider rows take the byte kernel token by token.
     boolean q4kPairs = WIDE && type == GgmlType.Q4_K && !wideQ4K;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
@@ -537,15 +537,18 @@ final class VectorMatMul {
 
   /**
    * Rows wider than this many columns use {@link #dotQ80WideBytes}: the activations as shorts (2
-   * bytes per column) plus the streaming weight row no longer fit L1 together, and the kernel
-   * stalled on activation reloads when the weights came from DRAM (1536 x 8960 ffn_down: 11 GB/s
-   * with shorts, 18 GB/s with bytes; at 1536 columns bytes are ~3% slower, the extra conversion;
-   * docs/kernels.md "Q8_0 on wide rows").
+   * bytes per column) and the streaming weight row no longer fit L1 together, and with the weights
+   * coming from DRAM the kernel stalled on activation reloads (1536 x 8960 ffn_down: 11 GB/s with
+   * shorts, 18 GB/s with bytes). Narrower rows keep shorts: the extra conversion costs 3-12% there
+   * (shorts won at 4864 columns, bytes at 6144; docs/kernels.md "Wide rows").
    */
-  static final int Q80_BYTES_ABOVE = 4096;
+  static final int Q80_BYTES_ABOVE = 5120;
 
-  /** Q4_K rows wider than this many columns use {@link #dotQ4KWideBytes} (same reason). */
-  static final int Q4K_BYTES_ABOVE = 4096;
+  /**
+   * Q4_K rows wider than this many columns use {@link #dotQ4KWideBytes} (same reason; shorts won at
+   * 6144 columns, bytes at 7424).
+   */
+  static final int Q4K_BYTES_ABOVE = 6656;
 
   /*
    * dotQ80Wide with the activation integers read as bytes and sign-extended in registers: half the
@@ -869,8 +872,8 @@ final class VectorMatMul {
    * sign-extended in registers, for rows wider than Q4K_BYTES_ABOVE: the short array of an
    * 8960-wide row (17.5 KB) and the streaming weights no longer fit L1 together, and the kernel
    * stalled on activation reloads (1536 x 8960: 7.4 -> 10.9 GB/s on one thread, weights from DRAM;
-   * at 1536 columns the extra conversions cost 9%). Same products, same order: bit-identical to
-   * dotQ4KWide (tested).
+   * at 1536-6144 columns the extra conversions cost 8-9%). Same products, same order: bit-identical
+   * to dotQ4KWide (tested).
    */
   static float dotQ4KWideBytes(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     byte[] xb = a.qk4b;

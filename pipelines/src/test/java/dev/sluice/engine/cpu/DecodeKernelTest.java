@@ -31,7 +31,7 @@ class DecodeKernelTest {
         Arguments.of(GgmlType.Q8_0, 96), // odd block count
         Arguments.of(GgmlType.Q8_0, 896), // Qwen2.5-0.5B
         Arguments.of(GgmlType.Q8_0, 1536), // R1-Distill-Qwen-1.5B
-        Arguments.of(GgmlType.Q8_0, 4128), // byte activations (> 4096), odd block count
+        Arguments.of(GgmlType.Q8_0, 5152), // byte activations (> 5120), odd block count
         Arguments.of(GgmlType.Q8_0, 8960), // 1.5B ffn_down, byte activations
         Arguments.of(GgmlType.Q4_0, 32),
         Arguments.of(GgmlType.Q4_0, 96),
@@ -40,7 +40,7 @@ class DecodeKernelTest {
         Arguments.of(GgmlType.Q4_K, 256), // one super-block
         Arguments.of(GgmlType.Q4_K, 1536),
         Arguments.of(GgmlType.Q4_K, 4864), // 19 super-blocks (0.5B ffn_down)
-        Arguments.of(GgmlType.Q4_K, 4352), // byte activations (> 4096), odd super-block count
+        Arguments.of(GgmlType.Q4_K, 6912), // byte activations (> 6656), odd super-block count
         Arguments.of(GgmlType.Q4_K, 8960), // 1.5B ffn_down, byte activations
         Arguments.of(GgmlType.Q6_K, 256),
         Arguments.of(GgmlType.Q6_K, 1536));
@@ -96,7 +96,7 @@ class DecodeKernelTest {
   void q80ByteActivationsEqualShortActivations() {
     Assumptions.assumeTrue(
         MatMul.vectorized() && VectorMatMul.WIDE, "the byte kernel is the 512-bit one");
-    for (int cols : new int[] {32, 96, 1536, 4128, 8960}) {
+    for (int cols : new int[] {32, 96, 1536, 5152, 8960}) {
       GgufTensor w = QuantTestData.random(GgmlType.Q8_0, 5, cols, 70 + cols);
       Q8Activations a = new Q8Activations();
       a.quantizeQ80(QuantTestData.gaussian(cols, cols), 1, cols, false);
@@ -115,7 +115,7 @@ class DecodeKernelTest {
   void q4kByteActivationsEqualShortActivations() {
     Assumptions.assumeTrue(
         MatMul.vectorized() && VectorMatMul.WIDE, "the byte kernel is the 512-bit one");
-    for (int cols : new int[] {256, 1536, 4352, 8960}) {
+    for (int cols : new int[] {256, 1536, 6912, 8960}) {
       GgufTensor w = QuantTestData.random(GgmlType.Q4_K, 5, cols, 80 + cols);
       Q8Activations a = new Q8Activations();
       a.quantizeQ8K(QuantTestData.gaussian(cols, cols + 1), 1, cols, false);
