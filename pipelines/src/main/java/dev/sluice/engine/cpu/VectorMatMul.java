@@ -118,7 +118,8 @@ final class VectorMatMul {
   // not intrinsified and fell back to Java code. Vector helpers are spelled out inline: past its
   // node-count cutoff C2 stops inlining small methods that take or return vectors, and boxes.
   //
-  // T >= 2 (batched) is BatchedMatMul: decoded weight rows times the 8-bit-quantized activations
+  // Small T (up to perTokenMax) runs these kernels token by token; larger T (batched decode,
+  // prefill) is BatchedMatMul: decoded weight rows times the 8-bit-quantized activations
   // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
   //
   // Lane sums go through an array in a fixed order: reduceLanes(ADD) leaves the order unspecified
