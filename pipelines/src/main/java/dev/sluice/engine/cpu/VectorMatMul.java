@@ -170,25 +170,30 @@ final class VectorMatMul {
 
   /**
    * Up to this many activation rows a product runs the fused {@code T = 1} kernels once per token
-   * (row by row, each weight row reused from L1 by every token; Q4_K on 512-bit vectors two tokens
-   * per weight unpack, {@link #dotQ4KWide2}); beyond it the decode-then-tile path of {@link
-   * BatchedMatMul}. Per type, from the crossover measured by {@code SmallBatchExperiment}
-   * (docs/kernels.md, "Small batches"). Determinism: up to the threshold a token's result is
-   * bit-identical to a {@code T = 1} call on that token alone; above it, to the same token in any
-   * other batch above the threshold (the tiles sum in one order). The two may differ in the last
-   * bits, so a sequence's logits can change in the last bits when the batch crosses the threshold.
+   * (row by row, each weight row reused from L1 by every token; Q4_K and Q8_0 on 512-bit vectors
+   * two tokens per weight unpack, {@link #dotQ4KWide2}, {@link #dotQ80Wide2}); beyond it the
+   * decode-then-tile path of {@link BatchedMatMul}. Per type and row width, from the crossover
+   * measured by {@code SmallBatchExperiment} (docs/kernels.md, "Small batches"). Determinism: up to
+   * the threshold a token's result is bit-identical to a {@code T = 1} call on that token alone;
+   * above it, to the same token in any other batch above the threshold (the tiles sum in one
+   * order). The two may differ in the last bits, so a sequence's logits can change in the last bits
+   * when the batch crosses the threshold.
    */
-  static int perTokenMax(GgmlType type) {
+  static int perTokenMax(GgmlType type, int cols) {
+    if (!WIDE) {
+      return 2;
+    }
     return switch (type) {
-      case Q4_K -> WIDE ? 6 : 2;
-      case Q8_0 -> WIDE ? 3 : 2;
+      // Pairs on narrow rows; wide rows (byte activations) token by token.
+      case Q4_K -> cols > Q4K_BYTES_ABOVE ? 5 : 6;
+      case Q8_0 -> cols > Q80_BYTES_ABOVE ? 2 : 4;
       default -> 2;
     };
   }
 
   /** The body of {@link MatMul#fast} once validated, with vectors available. */
   static void run(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
-    run(w, x, T, out, r0, r1, T <= perTokenMax(w.type()));
+    run(w, x, T, out, r0, r1, T <= perTokenMax(w.type(), w.cols()));
   }
 
   /**
@@ -286,9 +291,26 @@ final class VectorMatMul {
     boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
     // Pairs on rows up to Q4K_BYTES_ABOVE columns; wider rows take the byte kernel token by token.
     boolean q4kPairs = WIDE && type == GgmlType.Q4_K && !wideQ4K;
+    boolean q80Pairs = WIDE && type == GgmlType.Q8_0 && !bytes;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
       int t = 0;
+      if (q80Pairs) { // two tokens per weight load, same arithmetic per token
+        for (; t + 2 <= T; t += 2) {
+          dotQ80Wide2(
+              s,
+              off,
+              acts[t].qs,
+              acts[t].d,
+              acts[t + 1].qs,
+              acts[t + 1].d,
+              cols,
+              lanes,
+              out,
+              t * rows + r,
+              (t + 1) * rows + r);
+        }
+      }
       if (q4kPairs) { // two tokens per weight unpack, same arithmetic per token
         for (; t + 2 <= T; t += 2) {
           dotQ4KWide2(
@@ -534,6 +556,87 @@ final class VectorMatMul {
     }
     acc0.add(acc1).intoArray(lanes, 0);
     return lanesSum(lanes, 0);
+  }
+
+  /*
+   * dotQ80Wide for two tokens at once (activations a and c), results written to out[o0] and
+   * out[o1]: the weight bytes are loaded and widened, and the block scales read, once for both;
+   * each token's operations are dotQ80Wide's in the same order, so each result is bit-identical to
+   * a single-token call (tested). docs/kernels.md ("Small batches").
+   */
+  static void dotQ80Wide2(
+      MemorySegment s,
+      long off,
+      short[] xs,
+      float[] xd,
+      short[] ys,
+      float[] yd,
+      int n,
+      float[] lanes,
+      float[] out,
+      int o0,
+      int o1) {
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector bcc0 = acc0;
+    FloatVector bcc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 34L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      ShortVector w1 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      float d0 = f16v(s, bo);
+      float d1 = f16v(s, bo + 34);
+      IntVector p0 = w0.mul(ShortVector.fromArray(S512, xs, 32 * b)).reinterpretAsInts();
+      IntVector p1 = w1.mul(ShortVector.fromArray(S512, xs, 32 * b + 32)).reinterpretAsInts();
+      IntVector q0 = w0.mul(ShortVector.fromArray(S512, ys, 32 * b)).reinterpretAsInts();
+      IntVector q1 = w1.mul(ShortVector.fromArray(S512, ys, 32 * b + 32)).reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q0 = q0.add(q0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q1 = q1.add(q1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d1 * xd[b + 1]), acc1);
+      bcc0 =
+          ((FloatVector) q0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * yd[b]), bcc0);
+      bcc1 =
+          ((FloatVector) q1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d1 * yd[b + 1]), bcc1);
+    }
+    if (b < nb) {
+      long bo = off + 34L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      float d0 = f16v(s, bo);
+      IntVector p0 = w0.mul(ShortVector.fromArray(S512, xs, 32 * b)).reinterpretAsInts();
+      IntVector q0 = w0.mul(ShortVector.fromArray(S512, ys, 32 * b)).reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q0 = q0.add(q0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * xd[b]), acc0);
+      bcc0 =
+          ((FloatVector) q0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * yd[b]), bcc0);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    bcc0.add(bcc1).intoArray(lanes, L);
+    out[o0] = lanesSum(lanes, 0);
+    out[o1] = lanesSum(lanes, L);
   }
 
   /**

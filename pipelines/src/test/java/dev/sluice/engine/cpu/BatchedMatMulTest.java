@@ -110,7 +110,7 @@ class BatchedMatMulTest {
       float[] out = new float[batch * rows];
       tiled(w, x, batch, out, 0, rows);
       assertThat(out).as("%s T=%d", type, batch).containsExactly(Arrays.copyOf(full, out.length));
-      if (batch > VectorMatMul.perTokenMax(type)) { // what MatMul.fast runs at this T
+      if (batch > VectorMatMul.perTokenMax(type, cols)) { // what MatMul.fast runs at this T
         float[] viaFast = new float[batch * rows];
         MatMul.fast(w, x, batch, viaFast, 0, rows);
         assertThat(viaFast).as("MatMul.fast %s T=%d", type, batch).containsExactly(out);

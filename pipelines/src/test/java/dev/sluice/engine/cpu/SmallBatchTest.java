@@ -106,6 +106,13 @@ class SmallBatchTest {
       assertThat(out)
           .as("%s T=%d", type, batch)
           .containsExactly(Arrays.copyOf(expected, batch * rows));
+      // MatMul.fast at this width: per token up to the (width-dependent) threshold, tiles above.
+      float[] viaFast = new float[batch * rows];
+      MatMul.fast(w, x, batch, viaFast, 0, rows);
+      if (batch > VectorMatMul.perTokenMax(type, cols)) {
+        tiled(w, x, batch, out, 0, rows);
+      }
+      assertThat(viaFast).as("MatMul.fast %s T=%d", type, batch).containsExactly(out);
     }
   }
 
@@ -118,7 +125,7 @@ class SmallBatchTest {
   void fastSwitchesToTheTilesAboveTheThreshold(GgmlType type) {
     int rows = 13;
     int cols = colsFor(type);
-    int max = VectorMatMul.perTokenMax(type);
+    int max = VectorMatMul.perTokenMax(type, cols);
     assertThat(max).as("threshold of %s", type).isBetween(1, 16);
     GgufTensor w = QuantTestData.random(type, rows, cols, 51 + type.id);
     float[] x = QuantTestData.gaussian((max + 2) * cols, 52);
