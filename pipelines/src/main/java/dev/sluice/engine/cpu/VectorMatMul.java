@@ -186,7 +186,7 @@ final class VectorMatMul {
     return switch (type) {
       // Pairs on narrow rows; wide rows (byte activations) token by token.
       case Q4_K -> cols > Q4K_BYTES_ABOVE ? 5 : 6;
-      case Q8_0 -> cols > Q80_BYTES_ABOVE ? 2 : 4;
+      case Q8_0 -> cols > Q80_BYTES_ABOVE ? 2 : 3;
       default -> 2;
     };
   }
