@@ -14,9 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The batched ({@code T >= 2}) kernels behind {@link MatMul#fast}: batched decode of many sequences
- * and prefill chunks. Inputs are validated by {@link MatMul}; {@code xf} holds the activations as
- * the products should see them (for quantized weights: the 8-bit-quantized activations dequantized
- * to float, see {@link Q8Activations#deq}).
+ * and prefill chunks, for {@code T} above {@code VectorMatMul.perTokenMax} (smaller batches run the
+ * fused single-token kernels token by token, which is faster there). Inputs are validated by {@link
+ * MatMul}; {@code xf} holds the activations as the products should see them (for quantized weights:
+ * the 8-bit-quantized activations dequantized to float, see {@link Q8Activations#deq}).
  *
  * <p>Four weight rows are decoded into a per-thread float buffer, then a register-blocked kernel
  * multiplies them with the activation rows, four at a time (16 accumulators, 8 loads per 16 FMAs;

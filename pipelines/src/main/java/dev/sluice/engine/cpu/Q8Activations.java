@@ -34,6 +34,12 @@ final class Q8Activations {
   /** (T, cols): Q8_0 only, the same integers as shorts for the 16-bit integer kernel. */
   short[] qs = new short[0];
 
+  /**
+   * (T, cols): Q8_0 only, the same integers as bytes, for the Q8_0 kernel on wide rows (half the
+   * cache footprint of {@link #qs}; see {@code VectorMatMul.dotQ80WideBytes}).
+   */
+  byte[] qb = new byte[0];
+
   /** (T, cols / blockSize): the scale of each block (Q8_0: f16-rounded; Q8_K: f32). */
   float[] d = new float[0];
 
@@ -52,6 +58,9 @@ final class Q8Activations {
    */
   short[] qk4 = new short[0];
 
+  /** (cols): {@link #qk4} as bytes, for the Q4_K kernel on wide rows (half the footprint). */
+  byte[] qk4b = new byte[0];
+
   private void ensure(int t, int cols, int blockSize, boolean dequantized) {
     int n = t * cols;
     if (q.length < n) {
@@ -59,6 +68,7 @@ final class Q8Activations {
     }
     if (blockSize == 32 && qs.length < n) {
       qs = new short[n];
+      qb = new byte[n];
     }
     if (dequantized && deq.length < n) {
       deq = new float[n];
@@ -78,18 +88,23 @@ final class Q8Activations {
    * amax))}.
    */
   void quantizeQ80(float[] x, int t, int cols, boolean dequantized) {
+    quantizeQ80(x, 0, t, cols, dequantized);
+  }
+
+  /** {@link #quantizeQ80} of the rows starting at {@code x[xOff]}, stored from index 0. */
+  void quantizeQ80(float[] x, int xOff, int t, int cols, boolean dequantized) {
     ensure(t, cols, 32, dequantized);
     int n = t * cols;
     for (int o = 0; o < n; o += 32) {
       FloatVector m = FloatVector.zero(FS);
       for (int j = 0; j < 32; j += L) {
-        m = m.max(FloatVector.fromArray(FS, x, o + j).abs());
+        m = m.max(FloatVector.fromArray(FS, x, xOff + o + j).abs());
       }
       float amax = m.reduceLanes(VectorOperators.MAX); // max is order-independent
       float id = amax != 0f ? 127f / amax : 0f;
       float d16 = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
       for (int j = 0; j < 32; j += L) {
-        FloatVector r = rint(FloatVector.fromArray(FS, x, o + j).mul(id));
+        FloatVector r = rint(FloatVector.fromArray(FS, x, xOff + o + j).mul(id));
         r.intoArray(q, o + j);
         if (dequantized) {
           r.mul(d16).intoArray(deq, o + j);
@@ -99,6 +114,7 @@ final class Q8Activations {
     }
     for (int i = 0; i < n; i++) {
       qs[i] = (short) q[i];
+      qb[i] = (byte) q[i];
     }
   }
 
@@ -111,6 +127,7 @@ final class Q8Activations {
   void permuteQ4K(int cols) {
     if (qk4.length < cols) {
       qk4 = new short[cols];
+      qk4b = new byte[cols];
     }
     for (int x = 0; x < cols; x += 256) {
       for (int p = 0; p < 4; p++) {
@@ -118,6 +135,8 @@ final class Q8Activations {
           int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);
           qk4[x + 64 * p + l] = (short) q[e];
           qk4[x + 64 * p + 32 + l] = (short) q[e + 32];
+          qk4b[x + 64 * p + l] = (byte) q[e];
+          qk4b[x + 64 * p + 32 + l] = (byte) q[e + 32];
         }
       }
     }
@@ -139,6 +158,11 @@ final class Q8Activations {
    * {@code q = min(127, rint(iscale * x))}, {@code d = 1 / iscale}.
    */
   void quantizeQ8K(float[] x, int t, int cols, boolean dequantized) {
+    quantizeQ8K(x, 0, t, cols, dequantized);
+  }
+
+  /** {@link #quantizeQ8K} of the rows starting at {@code x[xOff]}, stored from index 0. */
+  void quantizeQ8K(float[] x, int xOff, int t, int cols, boolean dequantized) {
     ensure(t, cols, 256, dequantized);
     int blocks = t * cols / 256;
     for (int b = 0; b < blocks; b++) {
@@ -146,10 +170,10 @@ final class Q8Activations {
       float amax = 0f;
       float max = 0f;
       for (int j = 0; j < 256; j++) {
-        float ax = Math.abs(x[o + j]);
+        float ax = Math.abs(x[xOff + o + j]);
         if (ax > amax) {
           amax = ax;
-          max = x[o + j];
+          max = x[xOff + o + j];
         }
       }
       if (amax == 0f) {
@@ -167,7 +191,7 @@ final class Q8Activations {
       for (int s = 0; s < 8; s++) {
         FloatVector sum = FloatVector.zero(FS);
         for (int j = o + s * 32; j < o + s * 32 + 32; j += L) {
-          FloatVector r = rint(FloatVector.fromArray(FS, x, j).mul(iscale)).min(127f);
+          FloatVector r = rint(FloatVector.fromArray(FS, x, xOff + j).mul(iscale)).min(127f);
           r.intoArray(q, j);
           sum = sum.add(r);
           if (dequantized) {

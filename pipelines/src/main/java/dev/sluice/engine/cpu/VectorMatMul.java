@@ -118,7 +118,8 @@ final class VectorMatMul {
   // not intrinsified and fell back to Java code. Vector helpers are spelled out inline: past its
   // node-count cutoff C2 stops inlining small methods that take or return vectors, and boxes.
   //
-  // T >= 2 (batched) is BatchedMatMul: decoded weight rows times the 8-bit-quantized activations
+  // Small T (up to perTokenMax) runs these kernels token by token; larger T (batched decode,
+  // prefill) is BatchedMatMul: decoded weight rows times the 8-bit-quantized activations
   // dequantized to float, so the numerics still follow llama.cpp's activation quantization.
   //
   // Lane sums go through an array in a fixed order: reduceLanes(ADD) leaves the order unspecified
@@ -130,28 +131,110 @@ final class VectorMatMul {
 
     /** Vector lanes spilled for a fixed-order sum: 16 accumulators. */
     final float[] lanes = new float[16 * Math.max(L, 1)];
+
+    /** Small batches: token t's quantized activations, indexed from 0 like {@link #act}. */
+    Q8Activations[] tokens = new Q8Activations[0];
+
+    /** Small batches, unquantized types: token t's activation row, indexed from 0. */
+    float[][] xrows = new float[0][];
+
+    /** The first T per-token activations ({@link #tokens}, grown), token 0 being {@link #act}. */
+    Q8Activations[] tokens(int T) {
+      if (tokens.length < T) {
+        Q8Activations[] grown = java.util.Arrays.copyOf(tokens, T);
+        for (int t = 0; t < T; t++) {
+          if (grown[t] == null) {
+            grown[t] = t == 0 ? act : new Q8Activations();
+          }
+        }
+        tokens = grown;
+      }
+      return tokens;
+    }
+
+    /** Copies T activation rows into {@link #xrows} (grown). */
+    void copyRows(float[] x, int T, int cols) {
+      if (xrows.length < T) {
+        xrows = java.util.Arrays.copyOf(xrows, T);
+      }
+      for (int t = 0; t < T; t++) {
+        if (xrows[t] == null || xrows[t].length < cols) {
+          xrows[t] = new float[cols];
+        }
+        System.arraycopy(x, t * cols, xrows[t], 0, cols);
+      }
+    }
   }
 
   private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
+  /**
+   * Up to this many activation rows a product runs the fused {@code T = 1} kernels once per token
+   * (row by row, each weight row reused from L1 by every token; Q4_K and Q8_0 on 512-bit vectors
+   * two tokens per weight unpack, {@link #dotQ4KWide2}, {@link #dotQ80Wide2}); beyond it the
+   * decode-then-tile path of {@link BatchedMatMul}. Per type and row width, from the crossover
+   * measured by {@code SmallBatchExperiment} (docs/kernels.md, "Small batches"). Determinism: up to
+   * the threshold a token's result is bit-identical to a {@code T = 1} call on that token alone;
+   * above it, to the same token in any other batch above the threshold (the tiles sum in one
+   * order). The two may differ in the last bits, so a sequence's logits can change in the last bits
+   * when the batch crosses the threshold.
+   */
+  static int perTokenMax(GgmlType type, int cols) {
+    if (!WIDE) {
+      return 2;
+    }
+    return switch (type) {
+      // Pairs on narrow rows; wide rows (byte activations) token by token.
+      case Q4_K -> cols > Q4K_BYTES_ABOVE ? 5 : 6;
+      case Q8_0 -> cols > Q80_BYTES_ABOVE ? 2 : 3;
+      default -> 2;
+    };
+  }
+
   /** The body of {@link MatMul#fast} once validated, with vectors available. */
   static void run(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    run(w, x, T, out, r0, r1, T <= perTokenMax(w.type(), w.cols()));
+  }
+
+  /**
+   * {@link #run} with the path chosen by the caller ({@code perToken}: the fused kernels per token;
+   * otherwise {@link BatchedMatMul}, which needs {@code T >= 2}); the experiments compare the two.
+   */
+  static void run(GgufTensor w, float[] x, int T, float[] out, int r0, int r1, boolean perToken) {
     Scratch sc = SCRATCH.get();
     int cols = w.cols();
-    Q8Activations a = sc.act;
     GgmlType type = w.type();
-    switch (type) {
-      case Q8_0, Q4_0 -> a.quantizeQ80(x, T, cols, T > 1);
-      case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, T > 1);
-      default -> {}
+    if (!perToken) {
+      Q8Activations a = sc.act;
+      switch (type) {
+        case Q8_0, Q4_0 -> a.quantizeQ80(x, T, cols, true);
+        case Q4_K, Q6_K -> a.quantizeQ8K(x, T, cols, true);
+        default -> {}
+      }
+      BatchedMatMul.multiply(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1);
+      return;
     }
-    if (T == 1 && WIDE && type == GgmlType.Q4_K) {
-      a.permuteQ4K(cols);
+    // Each token quantized into its own arrays, so the kernels index them from 0 exactly as at
+    // T = 1 (an offset argument in the kernels cost ~10% at T = 1: docs/kernels.md).
+    Q8Activations[] acts = sc.tokens(T);
+    if (T > 1 && type.blockSize == 1) {
+      sc.copyRows(x, T, cols);
+    }
+    for (int t = 0; t < T; t++) {
+      Q8Activations a = acts[t];
+      switch (type) {
+        case Q8_0, Q4_0 -> a.quantizeQ80(x, t * cols, 1, cols, false);
+        case Q4_K, Q6_K -> a.quantizeQ8K(x, t * cols, 1, cols, false);
+        default -> {}
+      }
+      if (WIDE && type == GgmlType.Q4_K) {
+        a.permuteQ4K(cols);
+      }
     }
     if (T == 1) {
       decodeLoop(w, x, out, r0, r1, sc);
     } else {
-      BatchedMatMul.multiply(w, type.blockSize > 1 ? a.deq : x, T, out, r0, r1);
+      decodeLoopTokens(w, x, T, out, r0, r1, sc);
     }
   }
 
@@ -161,6 +244,8 @@ final class VectorMatMul {
     long rb = MatMul.rowBytes(w);
     Q8Activations a = sc.act;
     float[] lanes = sc.lanes;
+    boolean bytes = cols > Q80_BYTES_ABOVE;
+    boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
     for (int r = r0; r < r1; r++) {
       long off = r * rb;
       out[r] =
@@ -169,14 +254,96 @@ final class VectorMatMul {
             case F16 -> dotF16(s, off, x, cols, lanes);
             case BF16 -> dotBF16(s, off, x, cols, lanes);
             case Q8_0 ->
-                WIDE
-                    ? dotQ80Wide(s, off, a.qs, a.d, cols, lanes)
-                    : dotQ80(s, off, a.qs, a.d, cols, lanes);
+                !WIDE
+                    ? dotQ80(s, off, a.qs, a.d, cols, lanes)
+                    : bytes
+                        ? dotQ80WideBytes(s, off, a.qb, a.d, cols, lanes)
+                        : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
             case Q4_0 -> dotQ40Short(s, off, a.qs, a.d, cols, lanes);
-            case Q4_K -> WIDE ? dotQ4KWide(s, off, a, cols, lanes) : dotQ4K(s, off, a, cols, lanes);
+            case Q4_K ->
+                !WIDE
+                    ? dotQ4K(s, off, a, cols, lanes)
+                    : wideQ4K
+                        ? dotQ4KWideBytes(s, off, a, cols, lanes)
+                        : dotQ4KWide(s, off, a, cols, lanes);
             case Q6_K -> dotQ6K(s, off, a, cols, lanes);
             default -> throw MatMul.unsupported(w);
           };
+    }
+  }
+
+  /**
+   * The fused kernels for {@code 2 <= T <= perTokenMax}: row by row and, within a row, token by
+   * token, so a row's bytes leave memory once and stay in L1 for the other tokens. Token {@code
+   * t}'s arithmetic is exactly that of a {@code T = 1} call on its activations.
+   */
+  private static void decodeLoopTokens(
+      GgufTensor w, float[] x, int T, float[] out, int r0, int r1, Scratch sc) {
+    MemorySegment s = w.data();
+    int rows = w.rows();
+    int cols = w.cols();
+    long rb = MatMul.rowBytes(w);
+    Q8Activations[] acts = sc.tokens;
+    float[][] xrows = sc.xrows;
+    float[] lanes = sc.lanes;
+    GgmlType type = w.type();
+    boolean bytes = cols > Q80_BYTES_ABOVE;
+    boolean wideQ4K = cols > Q4K_BYTES_ABOVE;
+    // Pairs on rows up to Q4K_BYTES_ABOVE columns; wider rows take the byte kernel token by token.
+    boolean q4kPairs = WIDE && type == GgmlType.Q4_K && !wideQ4K;
+    boolean q80Pairs = WIDE && type == GgmlType.Q8_0 && !bytes;
+    for (int r = r0; r < r1; r++) {
+      long off = r * rb;
+      int t = 0;
+      if (q80Pairs) { // two tokens per weight load, same arithmetic per token
+        for (; t + 2 <= T; t += 2) {
+          dotQ80Wide2(
+              s,
+              off,
+              acts[t].qs,
+              acts[t].d,
+              acts[t + 1].qs,
+              acts[t + 1].d,
+              cols,
+              lanes,
+              out,
+              t * rows + r,
+              (t + 1) * rows + r);
+        }
+      }
+      if (q4kPairs) { // two tokens per weight unpack, same arithmetic per token
+        for (; t + 2 <= T; t += 2) {
+          dotQ4KWide2(
+              s, off, acts[t], acts[t + 1], cols, lanes, out, t * rows + r, (t + 1) * rows + r);
+        }
+      }
+      for (; t < T; t++) {
+        Q8Activations a = acts[t];
+        float v;
+        switch (type) {
+          case F32 -> v = dotF32(s, off, xrows[t], cols, lanes);
+          case F16 -> v = dotF16(s, off, xrows[t], cols, lanes);
+          case BF16 -> v = dotBF16(s, off, xrows[t], cols, lanes);
+          case Q8_0 ->
+              v =
+                  !WIDE
+                      ? dotQ80(s, off, a.qs, a.d, cols, lanes)
+                      : bytes
+                          ? dotQ80WideBytes(s, off, a.qb, a.d, cols, lanes)
+                          : dotQ80Wide(s, off, a.qs, a.d, cols, lanes);
+          case Q4_0 -> v = dotQ40Short(s, off, a.qs, a.d, cols, lanes);
+          case Q4_K ->
+              v =
+                  !WIDE
+                      ? dotQ4K(s, off, a, cols, lanes)
+                      : wideQ4K
+                          ? dotQ4KWideBytes(s, off, a, cols, lanes)
+                          : dotQ4KWide(s, off, a, cols, lanes);
+          case Q6_K -> v = dotQ6K(s, off, a, cols, lanes);
+          default -> throw MatMul.unsupported(w);
+        }
+        out[t * rows + r] = v;
+      }
     }
   }
 
@@ -381,6 +548,162 @@ final class VectorMatMul {
                   ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
                       .convertShape(VectorOperators.B2S, S512, 0))
               .mul(ShortVector.fromArray(S512, xs, 32 * b))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    return lanesSum(lanes, 0);
+  }
+
+  /*
+   * dotQ80Wide for two tokens at once (activations a and c), results written to out[o0] and
+   * out[o1]: the weight bytes are loaded and widened, and the block scales read, once for both;
+   * each token's operations are dotQ80Wide's in the same order, so each result is bit-identical to
+   * a single-token call (tested). docs/kernels.md ("Small batches").
+   */
+  static void dotQ80Wide2(
+      MemorySegment s,
+      long off,
+      short[] xs,
+      float[] xd,
+      short[] ys,
+      float[] yd,
+      int n,
+      float[] lanes,
+      float[] out,
+      int o0,
+      int o1) {
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector bcc0 = acc0;
+    FloatVector bcc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 34L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      ShortVector w1 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      float d0 = f16v(s, bo);
+      float d1 = f16v(s, bo + 34);
+      IntVector p0 = w0.mul(ShortVector.fromArray(S512, xs, 32 * b)).reinterpretAsInts();
+      IntVector p1 = w1.mul(ShortVector.fromArray(S512, xs, 32 * b + 32)).reinterpretAsInts();
+      IntVector q0 = w0.mul(ShortVector.fromArray(S512, ys, 32 * b)).reinterpretAsInts();
+      IntVector q1 = w1.mul(ShortVector.fromArray(S512, ys, 32 * b + 32)).reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q0 = q0.add(q0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q1 = q1.add(q1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d1 * xd[b + 1]), acc1);
+      bcc0 =
+          ((FloatVector) q0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * yd[b]), bcc0);
+      bcc1 =
+          ((FloatVector) q1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d1 * yd[b + 1]), bcc1);
+    }
+    if (b < nb) {
+      long bo = off + 34L * b;
+      ShortVector w0 =
+          (ShortVector)
+              ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                  .convertShape(VectorOperators.B2S, S512, 0);
+      float d0 = f16v(s, bo);
+      IntVector p0 = w0.mul(ShortVector.fromArray(S512, xs, 32 * b)).reinterpretAsInts();
+      IntVector q0 = w0.mul(ShortVector.fromArray(S512, ys, 32 * b)).reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      q0 = q0.add(q0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * xd[b]), acc0);
+      bcc0 =
+          ((FloatVector) q0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, d0 * yd[b]), bcc0);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    bcc0.add(bcc1).intoArray(lanes, L);
+    out[o0] = lanesSum(lanes, 0);
+    out[o1] = lanesSum(lanes, L);
+  }
+
+  /**
+   * Rows wider than this many columns use {@link #dotQ80WideBytes}: the activations as shorts (2
+   * bytes per column) and the streaming weight row no longer fit L1 together, and with the weights
+   * coming from DRAM the kernel stalled on activation reloads (1536 x 8960 ffn_down: 11 GB/s with
+   * shorts, 18 GB/s with bytes). Narrower rows keep shorts: the extra conversion costs 3-12% there
+   * (shorts won at 4864 columns, bytes at 6144; docs/kernels.md "Wide rows").
+   */
+  static final int Q80_BYTES_ABOVE = 5120;
+
+  /**
+   * Q4_K rows wider than this many columns use {@link #dotQ4KWideBytes} (same reason; shorts won at
+   * 6144 columns, bytes at 7424).
+   */
+  static final int Q4K_BYTES_ABOVE = 6656;
+
+  /*
+   * dotQ80Wide with the activation integers read as bytes and sign-extended in registers: half the
+   * L1 footprint of the short array for one more conversion per block. Same products and sums in
+   * the same order, so the results are bit-identical to dotQ80Wide's (tested).
+   */
+  static float dotQ80WideBytes(
+      MemorySegment s, long off, byte[] xb, float[] xd, int n, float[] lanes) {
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    int nb = n >> 5;
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b)
+                          .convertShape(VectorOperators.B2S, S512, 0))
+              .reinterpretAsInts();
+      IntVector p1 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 36, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b + 32)
+                          .convertShape(VectorOperators.B2S, S512, 0))
+              .reinterpretAsInts();
+      p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      p1 = p1.add(p1.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 =
+          ((FloatVector) p0.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo) * xd[b]), acc0);
+      acc1 =
+          ((FloatVector) p1.convert(VectorOperators.I2F, 0))
+              .fma(FloatVector.broadcast(FS, f16v(s, bo + 34) * xd[b + 1]), acc1);
+    }
+    if (b < nb) {
+      long bo = off + 34L * b;
+      IntVector p0 =
+          ((ShortVector)
+                  ByteVector.fromMemorySegment(BS2, s, bo + 2, LE)
+                      .convertShape(VectorOperators.B2S, S512, 0))
+              .mul(
+                  (ShortVector)
+                      ByteVector.fromArray(BS2, xb, 32 * b)
+                          .convertShape(VectorOperators.B2S, S512, 0))
               .reinterpretAsInts();
       p0 = p0.add(p0.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       acc0 =
@@ -646,6 +969,282 @@ final class VectorMatMul {
         ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
             + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
     return lanesSum(lanes, 0) - min;
+  }
+
+  /*
+   * dotQ4KWide with the permuted activation integers read as bytes (Q8Activations.qk4b) and
+   * sign-extended in registers, for rows wider than Q4K_BYTES_ABOVE: the short array of an
+   * 8960-wide row (17.5 KB) and the streaming weights no longer fit L1 together, and the kernel
+   * stalled on activation reloads (1536 x 8960: 7.4 -> 10.9 GB/s on one thread, weights from DRAM;
+   * at 1536-6144 columns the extra conversions cost 8-9%). Same products, same order: bit-identical
+   * to dotQ4KWide (tested).
+   */
+  static float dotQ4KWideBytes(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
+    byte[] xb = a.qk4b;
+    float[] sd = a.sumd32;
+    float[] xd = a.d;
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector accMin = FloatVector.zero(F256);
+    int nb = n >> 8;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      // d, dmin and the 12 bytes of packed scales in one vector load (see SH64).
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      int dd = head.lane(0);
+      float d = Float.float16ToFloat((short) dd) * xd[b];
+      float dmin = Float.float16ToFloat((short) (dd >>> 16));
+      // get_scale_min_k4 for all eight sub-blocks, four bytes per int (llama.cpp's utmp).
+      int u0 = head.lane(1);
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      int sc03 = u0 & 0x3f3f3f3f;
+      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      // Scales of sub-blocks 0, 2, 4, 6 (low nibbles) and 1, 3, 5, 7 (high), one per byte, each
+      // int repeated over the lanes: float lane i gets sub-block 2 (i % 4) (+ 1).
+      int scEven =
+          (sc03 & 0xFF)
+              | ((sc03 >>> 8) & 0xFF00)
+              | ((sc47 & 0xFF) << 16)
+              | ((sc47 << 8) & 0xFF000000);
+      int scOdd =
+          ((sc03 >>> 8) & 0xFF)
+              | ((sc03 >>> 16) & 0xFF00)
+              | ((sc47 << 8) & 0xFF0000)
+              | (sc47 & 0xFF000000);
+      FloatVector scaleLo =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scEven)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      FloatVector scaleHi =
+          ((FloatVector)
+                  IntVector.broadcast(I128, scOdd)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, FS, 0))
+              .mul(d);
+      // The dmin * m_k * sum_k(x) part, as ggml: eight lanes per super-block.
+      accMin =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin)
+              .fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      int x = 256 * b;
+      ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
+      ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
+      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
+      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
+      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector lo =
+          w.and((short) 0xF)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x).convertShape(VectorOperators.B2S, S512, 0)));
+      ShortVector hi =
+          w.lanewise(VectorOperators.LSHR, 4)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x + 32)
+                          .convertShape(VectorOperators.B2S, S512, 0)));
+      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 64)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 96)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 128)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 160)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      lo =
+          lo.add(
+              w.and((short) 0xF)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 192)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      hi =
+          hi.add(
+              w.lanewise(VectorOperators.LSHR, 4)
+                  .mul(
+                      ((ShortVector)
+                          ByteVector.fromArray(BS2, xb, x + 224)
+                              .convertShape(VectorOperators.B2S, S512, 0))));
+      IntVector il = lo.reinterpretAsInts();
+      IntVector ih = hi.reinterpretAsInts();
+      il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 = ((FloatVector) il.convert(VectorOperators.I2F, 0)).fma(scaleLo, acc0);
+      acc1 = ((FloatVector) ih.convert(VectorOperators.I2F, 0)).fma(scaleHi, acc1);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    accMin.intoArray(lanes, L);
+    float min =
+        ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
+            + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
+    return lanesSum(lanes, 0) - min;
+  }
+
+  /*
+   * dotQ4KWide for two tokens at once (activations a and c), results written
+   * to out[o0] and out[o1]. The weight side (header, scales, the word mix and the nibble unpacking)
+   * is done once for both; each token's own arithmetic is exactly dotQ4KWide's, operation for
+   * operation and in the same order, so each result is bit-identical to a single-token call (tested).
+   * Measured against two dotQ4KWide calls: docs/kernels.md ("Small batches").
+   */
+  static void dotQ4KWide2(
+      MemorySegment s,
+      long off,
+      Q8Activations a,
+      Q8Activations c,
+      int n,
+      float[] lanes,
+      float[] out,
+      int o0,
+      int o1) {
+    short[] xs = a.qk4;
+    float[] sd = a.sumd32;
+    float[] xd = a.d;
+    short[] ys = c.qk4;
+    float[] td = c.sumd32;
+    float[] yd = c.d;
+    FloatVector acc0 = FloatVector.zero(FS);
+    FloatVector acc1 = acc0;
+    FloatVector bcc0 = acc0;
+    FloatVector bcc1 = acc0;
+    FloatVector accMin = FloatVector.zero(F256);
+    FloatVector bccMin = accMin;
+    int nb = n >> 8;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      int dd = head.lane(0);
+      float dw = Float.float16ToFloat((short) dd);
+      float d = dw * xd[b];
+      float e = dw * yd[b];
+      float dmin = Float.float16ToFloat((short) (dd >>> 16));
+      int u0 = head.lane(1);
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      int sc03 = u0 & 0x3f3f3f3f;
+      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      int scEven =
+          (sc03 & 0xFF)
+              | ((sc03 >>> 8) & 0xFF00)
+              | ((sc47 & 0xFF) << 16)
+              | ((sc47 << 8) & 0xFF000000);
+      int scOdd =
+          ((sc03 >>> 8) & 0xFF)
+              | ((sc03 >>> 16) & 0xFF00)
+              | ((sc47 << 8) & 0xFF0000)
+              | (sc47 & 0xFF000000);
+      FloatVector sLo =
+          (FloatVector)
+              IntVector.broadcast(I128, scEven)
+                  .reinterpretAsBytes()
+                  .convertShape(VectorOperators.B2F, FS, 0);
+      FloatVector sHi =
+          (FloatVector)
+              IntVector.broadcast(I128, scOdd)
+                  .reinterpretAsBytes()
+                  .convertShape(VectorOperators.B2F, FS, 0);
+      FloatVector mw =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin);
+      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
+      int x = 256 * b;
+      ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
+      ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
+      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
+      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
+      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector wl = w.and((short) 0xF);
+      ShortVector wh = w.lanewise(VectorOperators.LSHR, 4);
+      ShortVector lo = wl.mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector hi = wh.mul(ShortVector.fromArray(S512, xs, x + 32));
+      ShortVector lp = wl.mul(ShortVector.fromArray(S512, ys, x));
+      ShortVector hp = wh.mul(ShortVector.fromArray(S512, ys, x + 32));
+      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      wl = w.and((short) 0xF);
+      wh = w.lanewise(VectorOperators.LSHR, 4);
+      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 64)));
+      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 96)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 64)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 96)));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      wl = w.and((short) 0xF);
+      wh = w.lanewise(VectorOperators.LSHR, 4);
+      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 128)));
+      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 160)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 128)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 160)));
+      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
+      wl = w.and((short) 0xF);
+      wh = w.lanewise(VectorOperators.LSHR, 4);
+      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 224)));
+      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 192)));
+      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 224)));
+      IntVector il = lo.reinterpretAsInts();
+      IntVector ih = hi.reinterpretAsInts();
+      IntVector jl = lp.reinterpretAsInts();
+      IntVector jh = hp.reinterpretAsInts();
+      il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      jl = jl.add(jl.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      jh = jh.add(jh.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
+      acc0 = ((FloatVector) il.convert(VectorOperators.I2F, 0)).fma(sLo.mul(d), acc0);
+      acc1 = ((FloatVector) ih.convert(VectorOperators.I2F, 0)).fma(sHi.mul(d), acc1);
+      bcc0 = ((FloatVector) jl.convert(VectorOperators.I2F, 0)).fma(sLo.mul(e), bcc0);
+      bcc1 = ((FloatVector) jh.convert(VectorOperators.I2F, 0)).fma(sHi.mul(e), bcc1);
+    }
+    acc0.add(acc1).intoArray(lanes, 0);
+    accMin.intoArray(lanes, L);
+    bcc0.add(bcc1).intoArray(lanes, 2 * L);
+    bccMin.intoArray(lanes, 3 * L);
+    float min =
+        ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
+            + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
+    out[o0] = lanesSum(lanes, 0) - min;
+    int m = 3 * L;
+    min =
+        ((lanes[m] + lanes[m + 1]) + (lanes[m + 2] + lanes[m + 3]))
+            + ((lanes[m + 4] + lanes[m + 5]) + (lanes[m + 6] + lanes[m + 7]));
+    out[o1] = lanesSum(lanes, 2 * L) - min;
   }
 
   /*

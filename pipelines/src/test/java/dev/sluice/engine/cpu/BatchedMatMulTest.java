@@ -11,12 +11,14 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * The batched ({@code T >= 2}) kernels of {@link BatchedMatMul} through {@link MatMul#fast}: every
- * weight type, odd row counts (a last row quad that repeats rows), every remainder of the 4-token
- * register tile, and unaligned row sub-ranges. The oracle is exact: the dequantized weights times
- * the activations as the kernels see them (for quantized types, quantized to 8 bits and back like
- * llama.cpp), summed in double, so a wrong scale, row or token cannot hide inside the activation
- * quantization error that {@link MatMulTest} allows.
+ * The batched ({@code T >= 2}) kernels of {@link BatchedMatMul}, called through {@code
+ * VectorMatMul.run} with the tiled path forced (MatMul.fast sends small batches to the per-token
+ * kernels instead, see {@link SmallBatchTest}): every weight type, odd row counts (a last row quad
+ * that repeats rows), every remainder of the 4-token register tile, and unaligned row sub-ranges.
+ * The oracle is exact: the dequantized weights times the activations as the kernels see them (for
+ * quantized types, quantized to 8 bits and back like llama.cpp), summed in double, so a wrong
+ * scale, row or token cannot hide inside the activation quantization error that {@link MatMulTest}
+ * allows.
  */
 class BatchedMatMulTest {
 
@@ -28,6 +30,12 @@ class BatchedMatMulTest {
     // Without the vector module MatMul.fast is the reference and this class tests nothing new.
     org.junit.jupiter.api.Assumptions.assumeTrue(
         MatMul.vectorized(), "jdk.incubator.vector with 256/512-bit vectors is needed");
+  }
+
+  /** The tiled path whatever T (MatMul.fast takes it only above VectorMatMul.perTokenMax). */
+  private static void tiled(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    MatMul.validate(w, x, T, out, r0, r1);
+    VectorMatMul.run(w, x, T, out, r0, r1, false);
   }
 
   /** Columns per type: odd for unquantized (vector tails), a few blocks for the quantized. */
@@ -66,7 +74,7 @@ class BatchedMatMulTest {
     }
     for (int batch : BATCHES) {
       float[] out = new float[batch * rows];
-      MatMul.fast(w, x, batch, out, 0, rows);
+      tiled(w, x, batch, out, 0, rows);
       for (int t = 0; t < batch; t++) {
         for (int r = 0; r < rows; r++) {
           double dot = 0;
@@ -86,7 +94,8 @@ class BatchedMatMulTest {
 
   /**
    * A token's result does not depend on the batch it rides in: the 4-, 3-, 2- and 1-token tiles sum
-   * in the same order, so batched decode gives a sequence the same logits whatever joins it.
+   * in the same order, so batched decode gives a sequence the same logits whatever joins it (above
+   * VectorMatMul.perTokenMax; up to it, see {@link SmallBatchTest}).
    */
   @ParameterizedTest(name = "{0}")
   @EnumSource(GgmlType.class)
@@ -96,11 +105,16 @@ class BatchedMatMulTest {
     GgufTensor w = QuantTestData.random(type, rows, cols, 7 + type.id);
     float[] x = QuantTestData.gaussian(MAX_T * cols, 8);
     float[] full = new float[MAX_T * rows];
-    MatMul.fast(w, x, MAX_T, full, 0, rows);
+    tiled(w, x, MAX_T, full, 0, rows);
     for (int batch : BATCHES) {
       float[] out = new float[batch * rows];
-      MatMul.fast(w, x, batch, out, 0, rows);
+      tiled(w, x, batch, out, 0, rows);
       assertThat(out).as("%s T=%d", type, batch).containsExactly(Arrays.copyOf(full, out.length));
+      if (batch > VectorMatMul.perTokenMax(type, cols)) { // what MatMul.fast runs at this T
+        float[] viaFast = new float[batch * rows];
+        MatMul.fast(w, x, batch, viaFast, 0, rows);
+        assertThat(viaFast).as("MatMul.fast %s T=%d", type, batch).containsExactly(out);
+      }
     }
   }
 
@@ -113,12 +127,12 @@ class BatchedMatMulTest {
     GgufTensor w = QuantTestData.random(type, rows, cols, 31);
     float[] x = QuantTestData.gaussian(batch * cols, 32);
     float[] all = new float[batch * rows];
-    MatMul.fast(w, x, batch, all, 0, rows);
+    tiled(w, x, batch, all, 0, rows);
     int[][] ranges = {{3, 10}, {10, 11}, {11, 23}, {0, 5}};
     for (int[] range : ranges) {
       float[] part = new float[batch * rows];
       Arrays.fill(part, Float.NaN);
-      MatMul.fast(w, x, batch, part, range[0], range[1]);
+      tiled(w, x, batch, part, range[0], range[1]);
       for (int t = 0; t < batch; t++) {
         for (int r = 0; r < rows; r++) {
           float v = part[t * rows + r];

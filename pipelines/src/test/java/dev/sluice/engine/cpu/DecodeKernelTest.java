@@ -31,6 +31,8 @@ class DecodeKernelTest {
         Arguments.of(GgmlType.Q8_0, 96), // odd block count
         Arguments.of(GgmlType.Q8_0, 896), // Qwen2.5-0.5B
         Arguments.of(GgmlType.Q8_0, 1536), // R1-Distill-Qwen-1.5B
+        Arguments.of(GgmlType.Q8_0, 5152), // byte activations (> 5120), odd block count
+        Arguments.of(GgmlType.Q8_0, 8960), // 1.5B ffn_down, byte activations
         Arguments.of(GgmlType.Q4_0, 32),
         Arguments.of(GgmlType.Q4_0, 96),
         Arguments.of(GgmlType.Q4_0, 896),
@@ -38,7 +40,8 @@ class DecodeKernelTest {
         Arguments.of(GgmlType.Q4_K, 256), // one super-block
         Arguments.of(GgmlType.Q4_K, 1536),
         Arguments.of(GgmlType.Q4_K, 4864), // 19 super-blocks (0.5B ffn_down)
-        Arguments.of(GgmlType.Q4_K, 8960), // 1.5B ffn_down
+        Arguments.of(GgmlType.Q4_K, 6912), // byte activations (> 6656), odd super-block count
+        Arguments.of(GgmlType.Q4_K, 8960), // 1.5B ffn_down, byte activations
         Arguments.of(GgmlType.Q6_K, 256),
         Arguments.of(GgmlType.Q6_K, 1536));
   }
@@ -82,6 +85,49 @@ class DecodeKernelTest {
 
   static Stream<GgmlType> extremeTypes() {
     return Stream.of(GgmlType.Q8_0, GgmlType.Q4_0, GgmlType.Q4_K, GgmlType.Q6_K);
+  }
+
+  /**
+   * On wide rows the Q8_0 kernel reads the activations as bytes instead of shorts; same products in
+   * the same order, so the two kernels agree bit for bit (the short kernel is the one checked
+   * against llama.cpp at every width below the switch).
+   */
+  @Test
+  void q80ByteActivationsEqualShortActivations() {
+    Assumptions.assumeTrue(
+        MatMul.vectorized() && VectorMatMul.WIDE, "the byte kernel is the 512-bit one");
+    for (int cols : new int[] {32, 96, 1536, 5152, 8960}) {
+      GgufTensor w = QuantTestData.random(GgmlType.Q8_0, 5, cols, 70 + cols);
+      Q8Activations a = new Q8Activations();
+      a.quantizeQ80(QuantTestData.gaussian(cols, cols), 1, cols, false);
+      float[] lanes = new float[16 * VectorMatMul.L];
+      for (int r = 0; r < 5; r++) {
+        long off = r * MatMul.rowBytes(w);
+        float viaShorts = VectorMatMul.dotQ80Wide(w.data(), off, a.qs, a.d, cols, lanes);
+        float viaBytes = VectorMatMul.dotQ80WideBytes(w.data(), off, a.qb, a.d, cols, lanes);
+        assertThat(viaBytes).as("cols %d row %d", cols, r).isEqualTo(viaShorts);
+      }
+    }
+  }
+
+  /** Same for Q4_K: the byte-activation kernel equals the short one bit for bit. */
+  @Test
+  void q4kByteActivationsEqualShortActivations() {
+    Assumptions.assumeTrue(
+        MatMul.vectorized() && VectorMatMul.WIDE, "the byte kernel is the 512-bit one");
+    for (int cols : new int[] {256, 1536, 6912, 8960}) {
+      GgufTensor w = QuantTestData.random(GgmlType.Q4_K, 5, cols, 80 + cols);
+      Q8Activations a = new Q8Activations();
+      a.quantizeQ8K(QuantTestData.gaussian(cols, cols + 1), 1, cols, false);
+      a.permuteQ4K(cols);
+      float[] lanes = new float[16 * VectorMatMul.L];
+      for (int r = 0; r < 5; r++) {
+        long off = r * MatMul.rowBytes(w);
+        float viaShorts = VectorMatMul.dotQ4KWide(w.data(), off, a, cols, lanes);
+        float viaBytes = VectorMatMul.dotQ4KWideBytes(w.data(), off, a, cols, lanes);
+        assertThat(viaBytes).as("cols %d row %d", cols, r).isEqualTo(viaShorts);
+      }
+    }
   }
 
   /** Row ranges, and scratch reused across types and widths, give the same values. */
