@@ -100,6 +100,9 @@ public final class DeviceLoop implements AutoCloseable {
   /** Raw output of the device for one request, turned into text by {@link Postprocess}. */
   record TokenEvent(int token, TokenLogprobsCopy logprobs) {}
 
+  /** Tokens collected on the device thread and handed over together (a delivery interval). */
+  record TokenBatch(List<TokenEvent> tokens) {}
+
   /** Chosen token's log-probability and the top alternatives, copied off the shared buffer. */
   record TokenLogprobsCopy(float logprob, int[] topIds, float[] topLogprobs) {}
 
@@ -412,7 +415,13 @@ public final class DeviceLoop implements AutoCloseable {
       releasePermit(); // its consumer is already gone
       return;
     }
-    Live l = new Live(id, s.out(), p.request().params(), p.tokens().length);
+    Live l =
+        new Live(
+            id,
+            s.out(),
+            p.request().params(),
+            p.tokens().length,
+            p.request().deliveryIntervalMs() * 1_000_000L);
     live.put(id, l);
     try {
       SamplingParams params = p.request().params();
@@ -502,15 +511,25 @@ public final class DeviceLoop implements AutoCloseable {
     final BoundedSourceQueue<Object> out;
     final SamplingParams params;
     final int promptTokens;
+    final long intervalNanos;
     SequenceHandle handle;
     int generated;
     boolean finished;
+    // Delivery interval > 0: tokens not yet handed over, and when the last group left.
+    List<TokenEvent> collected;
+    long lastHandOverNanos = System.nanoTime();
 
-    Live(String id, BoundedSourceQueue<Object> out, SamplingParams params, int promptTokens) {
+    Live(
+        String id,
+        BoundedSourceQueue<Object> out,
+        SamplingParams params,
+        int promptTokens,
+        long intervalNanos) {
       this.id = id;
       this.out = out;
       this.params = params;
       this.promptTokens = promptTokens;
+      this.intervalNanos = intervalNanos;
     }
 
     @Override
@@ -527,7 +546,21 @@ public final class DeviceLoop implements AutoCloseable {
         }
         lp = new TokenLogprobsCopy(lpBuf.logprob(), ids, lps);
       }
-      if (offer(out, new TokenEvent(token, lp)) != QueueOfferResult.enqueued()) {
+      Object element = new TokenEvent(token, lp);
+      if (intervalNanos > 0) {
+        if (collected == null) {
+          collected = new ArrayList<>();
+        }
+        collected.add((TokenEvent) element);
+        long now = System.nanoTime();
+        if (now - lastHandOverNanos < intervalNanos) {
+          return true; // handed over later, or with the end
+        }
+        lastHandOverNanos = now;
+        element = new TokenBatch(collected);
+        collected = null;
+      }
+      if (offer(out, element) != QueueOfferResult.enqueued()) {
         model.engine().cancel(seq.id()); // the consumer is gone
         return true;
       }
@@ -565,6 +598,11 @@ public final class DeviceLoop implements AutoCloseable {
         return;
       }
       finished = true;
+      if (collected != null) {
+        // Two slots stay free for this (see onToken): the last group, then the end.
+        offer(out, new TokenBatch(collected));
+        collected = null;
+      }
       endQueue(out, e);
     }
   }

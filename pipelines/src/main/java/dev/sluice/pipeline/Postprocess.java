@@ -81,6 +81,16 @@ public final class Postprocess {
           yield List.of(s);
         }
         case DeviceLoop.TokenEvent t -> onToken(t);
+        case DeviceLoop.TokenBatch b -> {
+          List<PipelineEvent> out = new ArrayList<>(b.tokens().size());
+          for (DeviceLoop.TokenEvent t : b.tokens()) {
+            out.addAll(onToken(t));
+            if (done) {
+              break; // a stop string matched: the rest is not output
+            }
+          }
+          yield out;
+        }
         case DeviceLoop.EndEvent e -> onEnd(e);
         default -> throw new IllegalStateException("unexpected pipeline element " + raw);
       };

@@ -171,6 +171,46 @@ class InferencePipelineTest {
   }
 
   @Test
+  void tokensHandedOverInGroupsGiveTheSameTextUsageAndLogprobs() throws Exception {
+    start(4, PipelineSettings.defaults());
+    SamplingParams p = SamplingParams.builder().temperature(0).maxTokens(60).logprobs(2).build();
+    // A 10 s interval: the device thread keeps every token and hands them over with the end.
+    var sub =
+        pipeline.submit(
+            PipelineRequest.text("g1", "Once upon a time", p).withDeliveryInterval(10_000));
+    List<PipelineEvent> events =
+        sub.events().runWith(Sink.seq(), mat).toCompletableFuture().get(60, TimeUnit.SECONDS);
+    assertThat(events.getFirst()).isEqualTo(new PipelineEvent.Started(5));
+    assertThat(text(events)).startsWith(CONTINUATION);
+    assertThat(events.getLast()).isEqualTo(new PipelineEvent.Finished("length", 5, 60));
+    int tokens = 0;
+    int logprobs = 0;
+    for (PipelineEvent e : events) {
+      if (e instanceof PipelineEvent.Chunk c) {
+        tokens += c.tokens();
+        logprobs += c.logprobs().size();
+        for (PipelineEvent.TokenChoice t : c.logprobs()) {
+          assertThat(t.top()).hasSize(2);
+        }
+      }
+    }
+    assertThat(tokens).isEqualTo(60);
+    assertThat(logprobs).isEqualTo(60);
+  }
+
+  @Test
+  void aRequestWithStopStringsKeepsPerTokenDelivery() {
+    SamplingParams stops = SamplingParams.builder().maxTokens(8).stop(List.of("\n")).build();
+    assertThat(PipelineRequest.text("s", "x", stops).withDeliveryInterval(100).deliveryIntervalMs())
+        .isZero();
+    assertThat(
+            PipelineRequest.text("t", "x", SamplingParams.greedy(8))
+                .withDeliveryInterval(100)
+                .deliveryIntervalMs())
+        .isEqualTo(100);
+  }
+
+  @Test
   void chatWithoutTemplateIsPlainTextAndStopStringsCutTheText() throws Exception {
     start(4, PipelineSettings.defaults());
     SamplingParams p =

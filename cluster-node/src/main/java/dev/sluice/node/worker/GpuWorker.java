@@ -444,6 +444,11 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     PipelineRequest request;
     try {
       request = toRequest(g);
+      if (g.chunkIntervalMs() > 0) {
+        // A whole response: the device thread hands its tokens over in groups too (unless it has
+        // stop strings), so a token costs no cross-thread hand-over at all.
+        request = request.withDeliveryInterval(g.chunkIntervalMs());
+      }
     } catch (IllegalArgumentException e) { // SamplingParamsException included
       g.replyTo().tell(new Failed(g.requestId(), "invalid_request", e.getMessage(), false));
       return this;
