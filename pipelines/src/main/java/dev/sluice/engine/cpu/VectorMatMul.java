@@ -94,8 +94,8 @@ final class VectorMatMul {
   /**
    * Q4_K, 512-bit: the word (2-byte) permutations that mix a super-block's 128 quant bytes (two
    * 64-byte vectors, words 0..63; 32-byte group g is words 16g .. 16g + 15) into two vectors whose
-   * word i always comes from group i % 4: word j of the first is word j / 4 of group j % 4, of the
-   * second word 8 + j / 4.
+   * words 2i and 2i + 1 (int lane i) always come from group i % 4: word j of the first is word 2 (j
+   * / 8) + j % 2 of group (j / 2) % 4, of the second word 8 + 2 (j / 8) + j % 2.
    */
   private static final ShortVector Q4K_MIX_X = WIDE ? q4kMix(0) : null;
 
@@ -104,7 +104,7 @@ final class VectorMatMul {
   private static ShortVector q4kMix(int from) {
     short[] idx = new short[32];
     for (int j = 0; j < 32; j++) {
-      idx[j] = (short) (16 * (j % 4) + from + j / 4);
+      idx[j] = (short) (16 * ((j >> 1) & 3) + from + 2 * (j >> 3) + (j & 1));
     }
     return ShortVector.fromArray(S512, idx, 0);
   }
@@ -939,23 +939,34 @@ final class VectorMatMul {
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      ShortVector lo = w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
+      ShortVector lo = u.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x));
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 32)));
       ShortVector hi =
-          w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 32));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 64)));
-      hi = hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 96)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)));
+          u.lanewise(VectorOperators.LSHR, 4)
+              .and((short) 0xF)
+              .mul(ShortVector.fromArray(S512, xs, x + 64));
       hi =
-          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 160)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 192)));
+          hi.add(u.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, xs, x + 96)));
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
+      lo = lo.add(u.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)));
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 160)));
       hi =
-          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 224)));
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 4)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hi =
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, xs, x + 224)));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
@@ -1038,61 +1049,61 @@ final class VectorMatMul {
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
       ShortVector lo =
-          w.and((short) 0xF)
+          u.and((short) 0xF)
               .mul(
                   ((ShortVector)
                       ByteVector.fromArray(BS2, xb, x).convertShape(VectorOperators.B2S, S512, 0)));
-      ShortVector hi =
-          w.lanewise(VectorOperators.LSHR, 4)
-              .mul(
-                  ((ShortVector)
-                      ByteVector.fromArray(BS2, xb, x + 32)
-                          .convertShape(VectorOperators.B2S, S512, 0)));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
       lo =
           lo.add(
-              w.and((short) 0xF)
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
-                          ByteVector.fromArray(BS2, xb, x + 64)
+                          ByteVector.fromArray(BS2, xb, x + 32)
                               .convertShape(VectorOperators.B2S, S512, 0))));
+      ShortVector hi =
+          u.lanewise(VectorOperators.LSHR, 4)
+              .and((short) 0xF)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x + 64)
+                          .convertShape(VectorOperators.B2S, S512, 0)));
       hi =
           hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+              u.lanewise(VectorOperators.LSHR, 12)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 96)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
       lo =
           lo.add(
-              w.and((short) 0xF)
+              u.and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 128)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      hi =
-          hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 160)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo =
-          lo.add(
-              w.and((short) 0xF)
+      hi =
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 4)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 192)
                               .convertShape(VectorOperators.B2S, S512, 0))));
       hi =
           hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+              u.lanewise(VectorOperators.LSHR, 12)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 224)
@@ -1189,36 +1200,32 @@ final class VectorMatMul {
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      ShortVector wl = w.and((short) 0xF);
-      ShortVector wh = w.lanewise(VectorOperators.LSHR, 4);
-      ShortVector lo = wl.mul(ShortVector.fromArray(S512, xs, x));
-      ShortVector hi = wh.mul(ShortVector.fromArray(S512, xs, x + 32));
-      ShortVector lp = wl.mul(ShortVector.fromArray(S512, ys, x));
-      ShortVector hp = wh.mul(ShortVector.fromArray(S512, ys, x + 32));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 64)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 96)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 64)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 96)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 128)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 160)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 128)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 160)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 192)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 224)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 192)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 224)));
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
+      ShortVector w = u.and((short) 0xF);
+      ShortVector lo = w.mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector lp = w.mul(ShortVector.fromArray(S512, ys, x));
+      w = u.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 32)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 32)));
+      w = u.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+      ShortVector hi = w.mul(ShortVector.fromArray(S512, xs, x + 64));
+      ShortVector hp = w.mul(ShortVector.fromArray(S512, ys, x + 64));
+      w = u.lanewise(VectorOperators.LSHR, 12);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 96)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 96)));
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
+      w = u.and((short) 0xF);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 128)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 128)));
+      w = u.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 160)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 160)));
+      w = u.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 192)));
+      w = u.lanewise(VectorOperators.LSHR, 12);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 224)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 224)));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       IntVector jl = lp.reinterpretAsInts();

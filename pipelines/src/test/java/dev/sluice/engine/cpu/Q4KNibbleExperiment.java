@@ -5,7 +5,6 @@ import dev.sluice.engine.gguf.GgufTensor;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
-import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.LongVector;
@@ -250,7 +249,8 @@ public final class Q4KNibbleExperiment {
       il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
       IntVector t = il.mul(scaleLo).add(ih.mul(scaleHi));
-      acc0 = ((FloatVector) t.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc0);
+      acc0 =
+          ((FloatVector) t.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc0);
     }
     acc0.intoArray(lanes, 0);
     accMin.intoArray(lanes, L);
