@@ -101,6 +101,13 @@ final class VectorMatMul {
 
   private static final ShortVector Q4K_MIX_Y = WIDE ? q4kMix(8) : null;
 
+  /**
+   * The nibble mask as a vector, for {@link #dotQ4KWide2}: with a scalar mask each {@code and}
+   * inlines its own broadcast, and C1 ran out of virtual registers on that method (its tier-3
+   * compile failed, the method stayed in tier-2 code, 100x slower).
+   */
+  private static final ShortVector Q4K_NIB = WIDE ? ShortVector.broadcast(S512, (short) 0xF) : null;
+
   private static ShortVector q4kMix(int from) {
     short[] idx = new short[32];
     for (int j = 0; j < 32; j++) {
@@ -1150,8 +1157,6 @@ final class VectorMatMul {
     FloatVector acc1 = acc0;
     FloatVector bcc0 = acc0;
     FloatVector bcc1 = acc0;
-    FloatVector accMin = FloatVector.zero(F256);
-    FloatVector bccMin = accMin;
     int nb = n >> 8;
     for (int b = 0; b < nb; b++) {
       long bo = off + 144L * b;
@@ -1160,15 +1165,10 @@ final class VectorMatMul {
       float dw = Float.float16ToFloat((short) dd);
       float d = dw * xd[b];
       float e = dw * yd[b];
-      float dmin = Float.float16ToFloat((short) (dd >>> 16));
       int u0 = head.lane(1);
-      int u1 = head.lane(2);
       int u2 = head.lane(3);
       int sc03 = u0 & 0x3f3f3f3f;
       int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
-      long mins =
-          (u1 & 0x3f3f3f3fL)
-              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
       int scEven =
           (sc03 & 0xFF)
               | ((sc03 >>> 8) & 0xFF00)
@@ -1189,38 +1189,30 @@ final class VectorMatMul {
               IntVector.broadcast(I128, scOdd)
                   .reinterpretAsBytes()
                   .convertShape(VectorOperators.B2F, FS, 0);
-      FloatVector mw =
-          ((FloatVector)
-                  LongVector.broadcast(L128, mins)
-                      .reinterpretAsBytes()
-                      .convertShape(VectorOperators.B2F, F256, 0))
-              .mul(dmin);
-      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
-      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
       ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
-      ShortVector w = u.and((short) 0xF);
+      ShortVector w = u.and(Q4K_NIB);
       ShortVector lo = w.mul(ShortVector.fromArray(S512, xs, x));
       ShortVector lp = w.mul(ShortVector.fromArray(S512, ys, x));
-      w = u.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+      w = u.lanewise(VectorOperators.LSHR, 8).and(Q4K_NIB);
       lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 32)));
       lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 32)));
-      w = u.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+      w = u.lanewise(VectorOperators.LSHR, 4).and(Q4K_NIB);
       ShortVector hi = w.mul(ShortVector.fromArray(S512, xs, x + 64));
       ShortVector hp = w.mul(ShortVector.fromArray(S512, ys, x + 64));
       w = u.lanewise(VectorOperators.LSHR, 12);
       hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 96)));
       hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 96)));
       u = Q4K_MIX_Y.selectFrom(v0, v1);
-      w = u.and((short) 0xF);
+      w = u.and(Q4K_NIB);
       lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 128)));
       lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 128)));
-      w = u.lanewise(VectorOperators.LSHR, 8).and((short) 0xF);
+      w = u.lanewise(VectorOperators.LSHR, 8).and(Q4K_NIB);
       lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 160)));
       lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 160)));
-      w = u.lanewise(VectorOperators.LSHR, 4).and((short) 0xF);
+      w = u.lanewise(VectorOperators.LSHR, 4).and(Q4K_NIB);
       hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 192)));
       hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 192)));
       w = u.lanewise(VectorOperators.LSHR, 12);
@@ -1240,9 +1232,8 @@ final class VectorMatMul {
       bcc1 = ((FloatVector) jh.convert(VectorOperators.I2F, 0)).fma(sHi.mul(e), bcc1);
     }
     acc0.add(acc1).intoArray(lanes, 0);
-    accMin.intoArray(lanes, L);
     bcc0.add(bcc1).intoArray(lanes, 2 * L);
-    bccMin.intoArray(lanes, 3 * L);
+    q4kMins2(s, off, sd, td, nb, lanes);
     float min =
         ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
             + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
@@ -1252,6 +1243,38 @@ final class VectorMatMul {
         ((lanes[m] + lanes[m + 1]) + (lanes[m + 2] + lanes[m + 3]))
             + ((lanes[m + 4] + lanes[m + 5]) + (lanes[m + 6] + lanes[m + 7]));
     out[o1] = lanesSum(lanes, 2 * L) - min;
+  }
+
+  /*
+   * The min term of dotQ4KWide2 for both tokens, into lanes[L..] and lanes[3L..]: the same
+   * operations in the same order as dotQ4KWide's accMin, so the results stay bit-identical. A
+   * separate loop (the row is still in L1) because with it inside, dotQ4KWide2 ran C1 out of
+   * virtual registers: its tier-3 compile failed and the method stayed in tier-2 code, 100x slower.
+   */
+  private static void q4kMins2(
+      MemorySegment s, long off, float[] sd, float[] td, int nb, float[] lanes) {
+    FloatVector accMin = FloatVector.zero(F256);
+    FloatVector bccMin = accMin;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      float dmin = Float.float16ToFloat((short) (head.lane(0) >>> 16));
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      FloatVector mw =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin);
+      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
+    }
+    accMin.intoArray(lanes, L);
+    bccMin.intoArray(lanes, 3 * L);
   }
 
   /*
