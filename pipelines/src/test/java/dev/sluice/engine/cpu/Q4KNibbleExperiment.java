@@ -12,7 +12,22 @@ import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
-/** Experiment: Q4_K T = 1 with nibbles split in 16-bit lanes (no byte-to-short widening). */
+/**
+ * The measurement behind docs/kernels.md "Nibbles in 16-bit lanes" (not a test): {@code
+ * VectorMatMul.dotQ4KWide} against copies with one change each, on the same off-heap weights and
+ * pre-quantized activations, interleaved in rounds in one JVM, thread CPU time. Variants: {@code
+ * nibble16} (the nibbles taken apart inside 16-bit lanes, the formulation now in VectorMatMul;
+ * written when VectorMatMul still widened bytes to shorts, so against today's kernel it is the same
+ * code), {@code noHead} (no header, scales or min term: the cost of the nibble arithmetic alone),
+ * {@code noMin} (no min term), {@code nibHead} (header read as two longs instead of four ints). Its
+ * activations come from its own permutation ({@link #permute}, the layout of {@code
+ * Q8Activations.permuteQ4K}). Needs 512-bit vectors.
+ *
+ * <pre>
+ * java --add-modules jdk.incubator.vector -cp pipelines/target/classes:pipelines/target/test-classes \
+ *   dev.sluice.engine.cpu.Q4KNibbleExperiment [rows=8960 cols=1536 seconds=1 rounds=6]
+ * </pre>
+ */
 public final class Q4KNibbleExperiment {
   static final VectorSpecies<Float> FS = FloatVector.SPECIES_512;
   static final VectorSpecies<Float> F256 = FloatVector.SPECIES_256;
@@ -157,102 +172,6 @@ public final class Q4KNibbleExperiment {
       acc1 = ((FloatVector) ih.convert(VectorOperators.I2F, 0)).fma(scaleHi, acc1);
     }
     acc0.add(acc1).intoArray(lanes, 0);
-    accMin.intoArray(lanes, L);
-    float min =
-        ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
-            + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
-    return lanesSum(lanes, 0) - min;
-  }
-
-  static float dotNI(MemorySegment s, long off, short[] xs, Q8Activations a, int n, float[] lanes) {
-    float[] sd = a.sumd32;
-    float[] xd = a.d;
-    FloatVector acc0 = FloatVector.zero(FS);
-    FloatVector accMin = FloatVector.zero(F256);
-    int nb = n >> 8;
-    for (int b = 0; b < nb; b++) {
-      long bo = off + 144L * b;
-      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
-      int dd = head.lane(0);
-      float d = Float.float16ToFloat((short) dd) * xd[b];
-      float dmin = Float.float16ToFloat((short) (dd >>> 16));
-      int u0 = head.lane(1);
-      int u1 = head.lane(2);
-      int u2 = head.lane(3);
-      int sc03 = u0 & 0x3f3f3f3f;
-      int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
-      long mins =
-          (u1 & 0x3f3f3f3fL)
-              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
-      int scEven =
-          (sc03 & 0xFF)
-              | ((sc03 >>> 8) & 0xFF00)
-              | ((sc47 & 0xFF) << 16)
-              | ((sc47 << 8) & 0xFF000000);
-      int scOdd =
-          ((sc03 >>> 8) & 0xFF)
-              | ((sc03 >>> 16) & 0xFF00)
-              | ((sc47 << 8) & 0xFF0000)
-              | (sc47 & 0xFF000000);
-      IntVector scaleLo =
-          (IntVector)
-              IntVector.broadcast(I128, scEven)
-                  .reinterpretAsBytes()
-                  .convertShape(VectorOperators.B2I, IS, 0);
-      IntVector scaleHi =
-          (IntVector)
-              IntVector.broadcast(I128, scOdd)
-                  .reinterpretAsBytes()
-                  .convertShape(VectorOperators.B2I, IS, 0);
-      accMin =
-          ((FloatVector)
-                  LongVector.broadcast(L128, mins)
-                      .reinterpretAsBytes()
-                      .convertShape(VectorOperators.B2F, F256, 0))
-              .mul(dmin)
-              .fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
-      int x = 256 * b;
-      ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
-      ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ShortVector u = MIX_X.selectFrom(v0, v1);
-      ShortVector v = MIX_Y.selectFrom(v0, v1);
-      ShortVector lo =
-          u.and((short) 0xF)
-              .mul(ShortVector.fromArray(S512, xs, x))
-              .add(
-                  u.lanewise(VectorOperators.LSHR, 8)
-                      .and((short) 0xF)
-                      .mul(ShortVector.fromArray(S512, xs, x + 32)));
-      ShortVector hi =
-          u.lanewise(VectorOperators.LSHR, 4)
-              .and((short) 0xF)
-              .mul(ShortVector.fromArray(S512, xs, x + 64))
-              .add(
-                  u.lanewise(VectorOperators.LSHR, 12)
-                      .mul(ShortVector.fromArray(S512, xs, x + 96)));
-      lo =
-          lo.add(v.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)))
-              .add(
-                  v.lanewise(VectorOperators.LSHR, 8)
-                      .and((short) 0xF)
-                      .mul(ShortVector.fromArray(S512, xs, x + 160)));
-      hi =
-          hi.add(
-                  v.lanewise(VectorOperators.LSHR, 4)
-                      .and((short) 0xF)
-                      .mul(ShortVector.fromArray(S512, xs, x + 192)))
-              .add(
-                  v.lanewise(VectorOperators.LSHR, 12)
-                      .mul(ShortVector.fromArray(S512, xs, x + 224)));
-      IntVector il = lo.reinterpretAsInts();
-      IntVector ih = hi.reinterpretAsInts();
-      il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      ih = ih.add(ih.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
-      IntVector t = il.mul(scaleLo).add(ih.mul(scaleHi));
-      acc0 =
-          ((FloatVector) t.convert(VectorOperators.I2F, 0)).fma(FloatVector.broadcast(FS, d), acc0);
-    }
-    acc0.intoArray(lanes, 0);
     accMin.intoArray(lanes, L);
     float min =
         ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
