@@ -882,7 +882,7 @@ final class VectorMatMul {
    * are then taken apart inside the 16-bit lanes, without widening bytes to shorts: w & 0xF and
    * (w >>> 8) & 0xF are the low nibbles of a word's two bytes, (w >>> 4) & 0xF and w >>> 12 the
    * high ones (seven ALU operations per mixed vector instead of two byte-to-short conversions, an
-   * extract and four mask/shift operations: 5-9% faster, docs/kernels.md "Nibbles in 16-bit
+   * extract and four mask/shift operations: 3-10% faster, docs/kernels.md "Nibbles in 16-bit
    * lanes"). The products of all four nibble vectors of the same kind add up in short lanes (|sum|
    * <= 4 * 15 * 128, no overflow), only two 32-lane sums per super-block are widened (pairs of
    * shorts added inside int lanes: (x + (x << 16)) >> 16), converted and scaled, and the scales are
