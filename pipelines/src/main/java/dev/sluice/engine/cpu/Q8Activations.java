@@ -120,9 +120,11 @@ final class Q8Activations {
 
   /**
    * Fills {@link #qk4} from the first row of {@link #q} (after {@link #quantizeQ8K}), in the lane
-   * order of the Q4_K kernel: position 64p + 32h + l of a 256-block holds the element of piece p,
-   * nibble h (0 low, 1 high) and short lane l, which is byte 2 (4p + l / 8) + l % 2 of 32-byte
-   * group (l / 2) % 4, i.e. element 64 ((l / 2) % 4) + 32h + 2 (4p + l / 8) + l % 2.
+   * order of the Q4_K kernel. Each 256-block is two halves h (the kernel's two word-mixed weight
+   * vectors) of four 32-short segments k: 0 the low nibble of a word's byte 0, 1 the low nibble of
+   * its byte 1, 2 and 3 the high nibbles. Short lane j of half h is word 8h + 2 (j / 8) + j % 2 of
+   * 32-byte group (j / 2) % 4, so position 128h + 32k + j holds element 64 g + 2 w + (k % 2) + (k
+   * >= 2 ? 32 : 0) with g = (j / 2) % 4 and w = 8h + 2 (j / 8) + j % 2.
    */
   void permuteQ4K(int cols) {
     if (qk4.length < cols) {
@@ -130,13 +132,15 @@ final class Q8Activations {
       qk4b = new byte[cols];
     }
     for (int x = 0; x < cols; x += 256) {
-      for (int p = 0; p < 4; p++) {
-        for (int l = 0; l < 32; l++) {
-          int e = x + 64 * ((l >> 1) & 3) + 2 * (4 * p + (l >> 3)) + (l & 1);
-          qk4[x + 64 * p + l] = (short) q[e];
-          qk4[x + 64 * p + 32 + l] = (short) q[e + 32];
-          qk4b[x + 64 * p + l] = (byte) q[e];
-          qk4b[x + 64 * p + 32 + l] = (byte) q[e + 32];
+      for (int h = 0; h < 2; h++) {
+        for (int k = 0; k < 4; k++) {
+          for (int j = 0; j < 32; j++) {
+            int g = (j >> 1) & 3;
+            int w = 8 * h + 2 * (j >> 3) + (j & 1);
+            int e = x + 64 * g + 2 * w + (k & 1) + (k >= 2 ? 32 : 0);
+            qk4[x + 128 * h + 32 * k + j] = (short) q[e];
+            qk4b[x + 128 * h + 32 * k + j] = (byte) q[e];
+          }
         }
       }
     }

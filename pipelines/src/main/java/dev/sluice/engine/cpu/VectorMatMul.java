@@ -94,17 +94,24 @@ final class VectorMatMul {
   /**
    * Q4_K, 512-bit: the word (2-byte) permutations that mix a super-block's 128 quant bytes (two
    * 64-byte vectors, words 0..63; 32-byte group g is words 16g .. 16g + 15) into two vectors whose
-   * word i always comes from group i % 4: word j of the first is word j / 4 of group j % 4, of the
-   * second word 8 + j / 4.
+   * words 2i and 2i + 1 (int lane i) always come from group i % 4: word j of the first is word 2 (j
+   * / 8) + j % 2 of group (j / 2) % 4, of the second word 8 + 2 (j / 8) + j % 2.
    */
   private static final ShortVector Q4K_MIX_X = WIDE ? q4kMix(0) : null;
 
   private static final ShortVector Q4K_MIX_Y = WIDE ? q4kMix(8) : null;
 
+  /**
+   * The nibble mask as a vector, for {@link #dotQ4KWide2}: with a scalar mask each {@code and}
+   * inlines its own broadcast, and C1 ran out of virtual registers on that method (its tier-3
+   * compile failed, the method stayed in tier-2 code, 100x slower).
+   */
+  private static final ShortVector Q4K_NIB = WIDE ? ShortVector.broadcast(S512, (short) 0xF) : null;
+
   private static ShortVector q4kMix(int from) {
     short[] idx = new short[32];
     for (int j = 0; j < 32; j++) {
-      idx[j] = (short) (16 * (j % 4) + from + j / 4);
+      idx[j] = (short) (16 * ((j >> 1) & 3) + from + 2 * (j >> 3) + (j & 1));
     }
     return ShortVector.fromArray(S512, idx, 0);
   }
@@ -871,14 +878,18 @@ final class VectorMatMul {
    * super-block (256 values) per iteration. The quant bytes of a super-block are four 32-byte
    * groups; byte l of group g holds element 64g + l (low nibble, sub-block 2g) and 64g + 32 + l
    * (high nibble, sub-block 2g + 1). Two cross-vector word permutes (vpermi2w) mix the groups so
-   * that int lane i (short lanes 2i, 2i + 1) of every widened piece comes from group i % 4: the
-   * products of the four pieces then add up in short lanes (|sum| <= 4 * 15 * 127, no overflow),
-   * only two 32-lane sums per super-block are widened (pairs of shorts added inside int lanes: (x
-   * + (x << 16)) >> 16), converted and scaled, and the scales are one vector per super-block
-   * (sub-blocks 0, 2, 4, 6 repeated in the lanes, or 1, 3, 5, 7) instead of eight scalar
-   * broadcasts. The activations are permuted the same way once per call (Q8Activations
-   * .permuteQ4K). Measured 2.2x the float-lane kernel (docs/kernels.md). The method sits close to
-   * C2's node-count inlining cutoff: keep it lean (no shuffles, no helper calls).
+   * that int lane i (words 2i, 2i + 1) of both mixed vectors comes from group i % 4. The nibbles
+   * are then taken apart inside the 16-bit lanes, without widening bytes to shorts: w & 0xF and
+   * (w >>> 8) & 0xF are the low nibbles of a word's two bytes, (w >>> 4) & 0xF and w >>> 12 the
+   * high ones (seven ALU operations per mixed vector instead of two byte-to-short conversions, an
+   * extract and four mask/shift operations: 3-10% faster, docs/kernels.md "Nibbles in 16-bit
+   * lanes"). The products of all four nibble vectors of the same kind add up in short lanes (|sum|
+   * <= 4 * 15 * 128, no overflow), only two 32-lane sums per super-block are widened (pairs of
+   * shorts added inside int lanes: (x + (x << 16)) >> 16), converted and scaled, and the scales are
+   * one vector per super-block (sub-blocks 0, 2, 4, 6 repeated in the lanes, or 1, 3, 5, 7) instead
+   * of eight scalar broadcasts. The activations are permuted the same way once per call
+   * (Q8Activations.permuteQ4K). The method sits close to C2's node-count inlining cutoff: keep it
+   * lean (no shuffles, no helper calls).
    */
   static float dotQ4KWide(MemorySegment s, long off, Q8Activations a, int n, float[] lanes) {
     short[] xs = a.qk4;
@@ -939,23 +950,34 @@ final class VectorMatMul {
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      ShortVector lo = w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
+      ShortVector lo = u.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x));
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 32)));
       ShortVector hi =
-          w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 32));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 64)));
-      hi = hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 96)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)));
+          u.lanewise(VectorOperators.LSHR, 4)
+              .and((short) 0xF)
+              .mul(ShortVector.fromArray(S512, xs, x + 64));
       hi =
-          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 160)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo = lo.add(w.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 192)));
+          hi.add(u.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, xs, x + 96)));
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
+      lo = lo.add(u.and((short) 0xF).mul(ShortVector.fromArray(S512, xs, x + 128)));
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 160)));
       hi =
-          hi.add(w.lanewise(VectorOperators.LSHR, 4).mul(ShortVector.fromArray(S512, xs, x + 224)));
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 4)
+                  .and((short) 0xF)
+                  .mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hi =
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 12).mul(ShortVector.fromArray(S512, xs, x + 224)));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       il = il.add(il.lanewise(VectorOperators.LSHL, 16)).lanewise(VectorOperators.ASHR, 16);
@@ -1038,61 +1060,61 @@ final class VectorMatMul {
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
       ShortVector lo =
-          w.and((short) 0xF)
+          u.and((short) 0xF)
               .mul(
                   ((ShortVector)
                       ByteVector.fromArray(BS2, xb, x).convertShape(VectorOperators.B2S, S512, 0)));
-      ShortVector hi =
-          w.lanewise(VectorOperators.LSHR, 4)
-              .mul(
-                  ((ShortVector)
-                      ByteVector.fromArray(BS2, xb, x + 32)
-                          .convertShape(VectorOperators.B2S, S512, 0)));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
       lo =
           lo.add(
-              w.and((short) 0xF)
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
-                          ByteVector.fromArray(BS2, xb, x + 64)
+                          ByteVector.fromArray(BS2, xb, x + 32)
                               .convertShape(VectorOperators.B2S, S512, 0))));
+      ShortVector hi =
+          u.lanewise(VectorOperators.LSHR, 4)
+              .and((short) 0xF)
+              .mul(
+                  ((ShortVector)
+                      ByteVector.fromArray(BS2, xb, x + 64)
+                          .convertShape(VectorOperators.B2S, S512, 0)));
       hi =
           hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+              u.lanewise(VectorOperators.LSHR, 12)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 96)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
       lo =
           lo.add(
-              w.and((short) 0xF)
+              u.and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 128)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      hi =
-          hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+      lo =
+          lo.add(
+              u.lanewise(VectorOperators.LSHR, 8)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 160)
                               .convertShape(VectorOperators.B2S, S512, 0))));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      lo =
-          lo.add(
-              w.and((short) 0xF)
+      hi =
+          hi.add(
+              u.lanewise(VectorOperators.LSHR, 4)
+                  .and((short) 0xF)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 192)
                               .convertShape(VectorOperators.B2S, S512, 0))));
       hi =
           hi.add(
-              w.lanewise(VectorOperators.LSHR, 4)
+              u.lanewise(VectorOperators.LSHR, 12)
                   .mul(
                       ((ShortVector)
                           ByteVector.fromArray(BS2, xb, x + 224)
@@ -1139,8 +1161,6 @@ final class VectorMatMul {
     FloatVector acc1 = acc0;
     FloatVector bcc0 = acc0;
     FloatVector bcc1 = acc0;
-    FloatVector accMin = FloatVector.zero(F256);
-    FloatVector bccMin = accMin;
     int nb = n >> 8;
     for (int b = 0; b < nb; b++) {
       long bo = off + 144L * b;
@@ -1149,15 +1169,10 @@ final class VectorMatMul {
       float dw = Float.float16ToFloat((short) dd);
       float d = dw * xd[b];
       float e = dw * yd[b];
-      float dmin = Float.float16ToFloat((short) (dd >>> 16));
       int u0 = head.lane(1);
-      int u1 = head.lane(2);
       int u2 = head.lane(3);
       int sc03 = u0 & 0x3f3f3f3f;
       int sc47 = (u2 & 0x0f0f0f0f) | (((u0 >>> 6) & 0x03030303) << 4);
-      long mins =
-          (u1 & 0x3f3f3f3fL)
-              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
       int scEven =
           (sc03 & 0xFF)
               | ((sc03 >>> 8) & 0xFF00)
@@ -1178,47 +1193,35 @@ final class VectorMatMul {
               IntVector.broadcast(I128, scOdd)
                   .reinterpretAsBytes()
                   .convertShape(VectorOperators.B2F, FS, 0);
-      FloatVector mw =
-          ((FloatVector)
-                  LongVector.broadcast(L128, mins)
-                      .reinterpretAsBytes()
-                      .convertShape(VectorOperators.B2F, F256, 0))
-              .mul(dmin);
-      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
-      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
       int x = 256 * b;
       ShortVector v0 = ShortVector.fromMemorySegment(S512, s, bo + 16, LE);
       ShortVector v1 = ShortVector.fromMemorySegment(S512, s, bo + 80, LE);
-      ByteVector mx = Q4K_MIX_X.selectFrom(v0, v1).reinterpretAsBytes();
-      ByteVector my = Q4K_MIX_Y.selectFrom(v0, v1).reinterpretAsBytes();
-      ShortVector w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      ShortVector wl = w.and((short) 0xF);
-      ShortVector wh = w.lanewise(VectorOperators.LSHR, 4);
-      ShortVector lo = wl.mul(ShortVector.fromArray(S512, xs, x));
-      ShortVector hi = wh.mul(ShortVector.fromArray(S512, xs, x + 32));
-      ShortVector lp = wl.mul(ShortVector.fromArray(S512, ys, x));
-      ShortVector hp = wh.mul(ShortVector.fromArray(S512, ys, x + 32));
-      w = (ShortVector) mx.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 64)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 96)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 64)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 96)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 0);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 128)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 160)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 128)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 160)));
-      w = (ShortVector) my.convertShape(VectorOperators.ZERO_EXTEND_B2S, S512, 1);
-      wl = w.and((short) 0xF);
-      wh = w.lanewise(VectorOperators.LSHR, 4);
-      lo = lo.add(wl.mul(ShortVector.fromArray(S512, xs, x + 192)));
-      hi = hi.add(wh.mul(ShortVector.fromArray(S512, xs, x + 224)));
-      lp = lp.add(wl.mul(ShortVector.fromArray(S512, ys, x + 192)));
-      hp = hp.add(wh.mul(ShortVector.fromArray(S512, ys, x + 224)));
+      ShortVector u = Q4K_MIX_X.selectFrom(v0, v1);
+      ShortVector w = u.and(Q4K_NIB);
+      ShortVector lo = w.mul(ShortVector.fromArray(S512, xs, x));
+      ShortVector lp = w.mul(ShortVector.fromArray(S512, ys, x));
+      w = u.lanewise(VectorOperators.LSHR, 8).and(Q4K_NIB);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 32)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 32)));
+      w = u.lanewise(VectorOperators.LSHR, 4).and(Q4K_NIB);
+      ShortVector hi = w.mul(ShortVector.fromArray(S512, xs, x + 64));
+      ShortVector hp = w.mul(ShortVector.fromArray(S512, ys, x + 64));
+      w = u.lanewise(VectorOperators.LSHR, 12);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 96)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 96)));
+      u = Q4K_MIX_Y.selectFrom(v0, v1);
+      w = u.and(Q4K_NIB);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 128)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 128)));
+      w = u.lanewise(VectorOperators.LSHR, 8).and(Q4K_NIB);
+      lo = lo.add(w.mul(ShortVector.fromArray(S512, xs, x + 160)));
+      lp = lp.add(w.mul(ShortVector.fromArray(S512, ys, x + 160)));
+      w = u.lanewise(VectorOperators.LSHR, 4).and(Q4K_NIB);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 192)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 192)));
+      w = u.lanewise(VectorOperators.LSHR, 12);
+      hi = hi.add(w.mul(ShortVector.fromArray(S512, xs, x + 224)));
+      hp = hp.add(w.mul(ShortVector.fromArray(S512, ys, x + 224)));
       IntVector il = lo.reinterpretAsInts();
       IntVector ih = hi.reinterpretAsInts();
       IntVector jl = lp.reinterpretAsInts();
@@ -1233,9 +1236,8 @@ final class VectorMatMul {
       bcc1 = ((FloatVector) jh.convert(VectorOperators.I2F, 0)).fma(sHi.mul(e), bcc1);
     }
     acc0.add(acc1).intoArray(lanes, 0);
-    accMin.intoArray(lanes, L);
     bcc0.add(bcc1).intoArray(lanes, 2 * L);
-    bccMin.intoArray(lanes, 3 * L);
+    q4kMins2(s, off, sd, td, nb, lanes);
     float min =
         ((lanes[L] + lanes[L + 1]) + (lanes[L + 2] + lanes[L + 3]))
             + ((lanes[L + 4] + lanes[L + 5]) + (lanes[L + 6] + lanes[L + 7]));
@@ -1245,6 +1247,38 @@ final class VectorMatMul {
         ((lanes[m] + lanes[m + 1]) + (lanes[m + 2] + lanes[m + 3]))
             + ((lanes[m + 4] + lanes[m + 5]) + (lanes[m + 6] + lanes[m + 7]));
     out[o1] = lanesSum(lanes, 2 * L) - min;
+  }
+
+  /*
+   * The min term of dotQ4KWide2 for both tokens, into lanes[L..] and lanes[3L..]: the same
+   * operations in the same order as dotQ4KWide's accMin, so the results stay bit-identical. A
+   * separate loop (the row is still in L1) because with it inside, dotQ4KWide2 ran C1 out of
+   * virtual registers: its tier-3 compile failed and the method stayed in tier-2 code, 100x slower.
+   */
+  private static void q4kMins2(
+      MemorySegment s, long off, float[] sd, float[] td, int nb, float[] lanes) {
+    FloatVector accMin = FloatVector.zero(F256);
+    FloatVector bccMin = accMin;
+    for (int b = 0; b < nb; b++) {
+      long bo = off + 144L * b;
+      IntVector head = IntVector.fromMemorySegment(I128, s, bo, LE);
+      float dmin = Float.float16ToFloat((short) (head.lane(0) >>> 16));
+      int u1 = head.lane(2);
+      int u2 = head.lane(3);
+      long mins =
+          (u1 & 0x3f3f3f3fL)
+              | (long) (((u2 >>> 4) & 0x0f0f0f0f) | (((u1 >>> 6) & 0x03030303) << 4)) << 32;
+      FloatVector mw =
+          ((FloatVector)
+                  LongVector.broadcast(L128, mins)
+                      .reinterpretAsBytes()
+                      .convertShape(VectorOperators.B2F, F256, 0))
+              .mul(dmin);
+      accMin = mw.fma(FloatVector.fromArray(F256, sd, 8 * b), accMin);
+      bccMin = mw.fma(FloatVector.fromArray(F256, td, 8 * b), bccMin);
+    }
+    accMin.intoArray(lanes, L);
+    bccMin.intoArray(lanes, 3 * L);
   }
 
   /*
