@@ -82,9 +82,12 @@ public final class Postprocess {
         }
         case DeviceLoop.TokenEvent t -> onToken(t);
         case DeviceLoop.TokenBatch b -> {
-          List<PipelineEvent> out = new ArrayList<>(b.tokens().size());
+          // One chunk for the group (merged as a lagging consumer's chunks are), not one per token.
+          List<PipelineEvent> out = new ArrayList<>(2);
           for (DeviceLoop.TokenEvent t : b.tokens()) {
-            out.addAll(onToken(t));
+            for (PipelineEvent e : onToken(t)) {
+              out = out.isEmpty() ? seed(e) : merge(out, e);
+            }
             if (done) {
               break; // a stop string matched: the rest is not output
             }

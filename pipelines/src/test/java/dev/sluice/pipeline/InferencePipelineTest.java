@@ -185,8 +185,10 @@ class InferencePipelineTest {
     assertThat(events.getLast()).isEqualTo(new PipelineEvent.Finished("length", 5, 60));
     int tokens = 0;
     int logprobs = 0;
+    int chunksWithTokens = 0;
     for (PipelineEvent e : events) {
       if (e instanceof PipelineEvent.Chunk c) {
+        chunksWithTokens += c.tokens() > 0 ? 1 : 0;
         tokens += c.tokens();
         logprobs += c.logprobs().size();
         for (PipelineEvent.TokenChoice t : c.logprobs()) {
@@ -196,6 +198,8 @@ class InferencePipelineTest {
     }
     assertThat(tokens).isEqualTo(60);
     assertThat(logprobs).isEqualTo(60);
+    // The whole generation (well under the interval) came as one group, hence one chunk.
+    assertThat(chunksWithTokens).isEqualTo(1);
   }
 
   @Test

@@ -82,8 +82,26 @@ class GpuWorkerTest {
       WorkerProtocol.GenerationParams p,
       int credit,
       TestProbe<Event> probe) {
+    return generate(id, prompt, p, credit, 0, probe);
+  }
+
+  private static Generate generate(
+      String id,
+      String prompt,
+      WorkerProtocol.GenerationParams p,
+      int credit,
+      int chunkIntervalMs,
+      TestProbe<Event> probe) {
     return new Generate(
-        id, "stories260K", new TextPrompt(prompt), p, 0L, 1, credit, 0, probe.getRef());
+        id,
+        "stories260K",
+        new TextPrompt(prompt),
+        p,
+        0L,
+        1,
+        credit,
+        chunkIntervalMs,
+        probe.getRef());
   }
 
   @Test
@@ -116,17 +134,7 @@ class GpuWorkerTest {
     // A 10 s interval: the whole generation (well under it) arrives as one chunk, sent at the
     // end; a credit of two suffices (the merged chunk spends one, the end is pulled on the other)
     // because merged output spends none until it is sent.
-    worker.tell(
-        new Generate(
-            "c1",
-            "stories260K",
-            new TextPrompt("Once upon a time"),
-            WorkerNodes.greedy(60),
-            0L,
-            1,
-            2,
-            10_000,
-            probe.getRef()));
+    worker.tell(generate("c1", "Once upon a time", WorkerNodes.greedy(60), 2, 10_000, probe));
     assertThat(probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30)).promptTokens())
         .isEqualTo(5);
     Chunk only = probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30));
