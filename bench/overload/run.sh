@@ -5,13 +5,14 @@
 #
 #   bench/overload/run.sh [--workers 2] [--c-per-worker 2000] [--slots 32] [--max-tokens 64] \
 #       [--deadline-ms 5000] [--phases 0.7x:30,1x:30,3x:30,10x:30,0.7x:30] [--heap 512m] \
-#       [--max-queue-delay 0s]   (sluice.admission.max-queue-delay; 0s = no cap)
+#       [--max-queue-delay D]   (sluice.admission.max-queue-delay; default: the product's, 2s;
+#                                0s = no cap)
 #
 # Run it on an otherwise idle machine: the load generator and the server share its cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
-WORKERS=2; C=2000; SLOTS=32; MAX_TOKENS=64; DEADLINE=5000; PHASES="0.7x:30,1x:30,3x:30,10x:30,0.7x:30"; HEAP=512m; QUEUE_DELAY=0s
+WORKERS=2; C=2000; SLOTS=32; MAX_TOKENS=64; DEADLINE=5000; PHASES="0.7x:30,1x:30,3x:30,10x:30,0.7x:30"; HEAP=512m; QUEUE_DELAY=
 PORT="${SLUICE_HTTP_PORT:-18080}"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -31,7 +32,7 @@ SLUICE_HTTP_PORT="$PORT" SLUICE_PORT="${SLUICE_PORT:-25590}" SLUICE_MANAGEMENT_P
   -Dsluice.worker.simulated.enabled=on -Dsluice.worker.simulated.count="$WORKERS" \
   -Dsluice.worker.simulated.decode-tokens-per-second="$C" \
   -Dsluice.worker.simulated.max-sequences="$SLOTS" \
-  -Dsluice.admission.max-queue-delay="$QUEUE_DELAY" \
+  ${QUEUE_DELAY:+-Dsluice.admission.max-queue-delay="$QUEUE_DELAY"} \
   -jar seed-node/target/seed-node.jar > bench/out/overload-seed.log 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT

@@ -17,10 +17,12 @@ import java.util.Set;
  * <p>Order of checks: the tenant's token bucket (429 {@code tenant_quota}, Retry-After = time until
  * the bucket holds the request); a ready worker for the model (503 {@code no_worker}); the chosen
  * worker's queue bound in tokens scaled by the tenant's priority share (503 {@code queue_full},
- * Retry-After = time to drain the excess); the predicted completion time against the deadline (503
- * {@code deadline_unmeetable}, Retry-After = predicted excess). An admitted request is counted in
- * the {@link WorkerPool} immediately, so concurrent admissions see each other. Nothing here queues:
- * the only queues are the workers', bounded by {@code maxQueuedTokensPerWorker}.
+ * Retry-After = time to drain the excess); the predicted wait before the request starts against
+ * {@code max-queue-delay}, scaled the same way (503 {@code queue_full}, Retry-After = the excess
+ * wait); the predicted completion time against the deadline (503 {@code deadline_unmeetable},
+ * Retry-After = predicted excess). An admitted request is counted in the {@link WorkerPool}
+ * immediately, so concurrent admissions see each other. Nothing here queues: the only queues are
+ * the workers', bounded by {@code maxQueuedTokensPerWorker}.
  */
 public final class AdmissionController {
   private final AdmissionSettings settings;
@@ -220,18 +222,21 @@ public final class AdmissionController {
           retryAfter(model.secondsToDrain(w, excess)));
     }
     if (settings.maxQueueDelayMs() > 0) {
-      double backlog = model.backlogSeconds(w);
-      double cap = settings.maxQueueDelayMs() / 1000.0;
-      if (backlog > cap) {
+      // The wait before the request starts, capped (per priority class, like the token bound):
+      // this bounds the backlog an overload leaves behind, hence how soon latency recovers once
+      // the load falls, without refusing requests that a worker with free slots starts at once.
+      double wait = model.startSeconds(w);
+      double cap = settings.maxQueueDelayMs() / 1000.0 * t.priority.queueShare();
+      if (wait > cap) {
         return new Refused(
             503,
             "queue_full",
             String.format(
-                "Over capacity: the queue for model '%s' holds %.2f s of work, more than"
-                    + " sluice.admission.max-queue-delay (%.2f s); retry after the indicated"
-                    + " delay.",
-                t.model, backlog, cap),
-            retryAfter(backlog - cap));
+                "Over capacity: a request for model '%s' would wait about %.2f s to start, more"
+                    + " than sluice.admission.max-queue-delay allows %s requests (%.2f s); retry"
+                    + " after the indicated delay.",
+                t.model, wait, t.priority.label(), cap),
+            retryAfter(wait - cap));
       }
     }
     double predicted = model.predictedSeconds(w, t.promptTokens, t.maxTokens);

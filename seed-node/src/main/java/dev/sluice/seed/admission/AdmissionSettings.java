@@ -14,8 +14,10 @@ import java.util.Map;
  * @param defaultDeadlineMs deadline of a request without {@code X-Sluice-Deadline-Ms}
  * @param minDeadlineMs smallest deadline a client may ask for
  * @param maxDeadlineMs largest deadline a client may ask for
- * @param maxQueueDelayMs the most work, in seconds of the worker's measured rates, a request may
- *     queue behind (0 = no cap beyond the deadline); bounds how long a backlog takes to drain
+ * @param maxQueueDelayMs the longest predicted wait before a request starts (its place in the
+ *     prefill queue and the decode-slot turnovers ahead of it, at the worker's measured rates) for
+ *     {@code critical} requests, scaled by the priority share for the others (0 = no cap beyond the
+ *     deadline); bounds the backlog an overload leaves, hence how soon latency recovers
  * @param deadlineHeadroom the fraction of a deadline a predicted completion may use (the rest
  *     absorbs prediction error and the gateway's own latency)
  * @param maxQueuedTokensPerWorker the bound on outstanding tokens (prefill + decode) per worker

@@ -5,8 +5,9 @@ import java.util.Locale;
 /**
  * A tenant's priority class. Each class may fill only its share of a worker's token queue, so as
  * load rises the lowest class is refused first ({@code sheddable} at 60% of the bound, {@code
- * standard} at 85%, {@code critical} up to the full bound), and the worker receives the class as
- * {@code Generate.priority} (0 = most important) when it must shed queued work.
+ * standard} at 85%, {@code critical} up to the full bound; the same shares scale {@code
+ * max-queue-delay}), and the worker receives the class as {@code Generate.priority} (0 = most
+ * important) when it must shed queued work.
  */
 public enum Priority {
   CRITICAL(1.0),
@@ -19,7 +20,10 @@ public enum Priority {
     this.queueShare = queueShare;
   }
 
-  /** The fraction of a worker's queue bound (in tokens) this class may fill. */
+  /**
+   * The fraction of a worker's queue bound (in tokens) this class may fill, and of {@code
+   * max-queue-delay} it may wait.
+   */
   public double queueShare() {
     return queueShare;
   }

@@ -53,6 +53,25 @@ public final class QueueModel {
   }
 
   /**
+   * Predicted seconds from now until a new request would start on {@code w} (its wait, not its
+   * service): the prompts queued ahead of it, and, when every decode slot is taken, the slot
+   * turnovers ahead of it. A continuous-batching device frees a slot every {@code L / D} seconds on
+   * average (L the tokens a sequence still has to generate, D the aggregate decode rate); L is
+   * taken as the mean of the queued completion tokens over the requests on the worker. Unlike
+   * {@link #backlogSeconds}, a worker with free slots predicts no slot wait however long its
+   * running generations are: a new request joins the batch at once.
+   */
+  public double startSeconds(WorkerView w) {
+    double prefill = w.queuedPrefillTokens() / prefillRate(w);
+    int ahead = w.requests() + 1 - Math.max(1, w.maxSequences());
+    if (ahead <= 0) {
+      return prefill;
+    }
+    double meanRemaining = (double) w.queuedDecodeTokens() / w.requests();
+    return prefill + ahead * meanRemaining / decodeRate(w);
+  }
+
+  /**
    * Seconds until the worker's queue has drained enough for a prediction of {@code predicted} to
    * fit {@code budget}: the excess work, drained at the worker's full rates.
    */

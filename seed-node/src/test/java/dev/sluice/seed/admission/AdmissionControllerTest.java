@@ -80,23 +80,55 @@ class AdmissionControllerTest {
   }
 
   @Test
-  void maxQueueDelayCapsTheBacklogARequestMayJoinWhateverItsDeadline() {
-    // 500 queued decode tokens at 100 tokens/s: 5 s of backlog.
-    pool.onReport(report("w1", 1, 0, 0, 500, 1000, 100), NOW);
+  void startWaitCountsQueuedPromptsAndSlotTurnoversOnlyWhenEverySlotIsTaken() {
+    QueueModel m = new QueueModel(100, 10);
+    // 3 of 4 slots busy with long generations (6000 tokens left): a new request starts at once;
+    // only the 500 queued prompt tokens (0.5 s at 1000/s) are ahead of it.
+    assertThat(m.startSeconds(new WorkerView("a", "x", "m", 4, 3, 500, 6000, 1000, 100)))
+        .isEqualTo(0.5);
+    // 8 requests for 4 slots, 800 completion tokens: 100 per request, a slot frees every 1 s at
+    // 100 tokens/s, and 5 must free (the 4 waiting ahead, then ours).
+    assertThat(m.startSeconds(new WorkerView("a", "x", "m", 4, 8, 0, 800, 1000, 100)))
+        .isEqualTo(5.0);
+  }
+
+  @Test
+  void maxQueueDelayCapsTheWaitBeforeStartingWhateverTheDeadline() {
+    // 4 slots all taken and 4 waiting, 100 completion tokens each at 100 tokens/s: ~5 s to start.
+    pool.onReport(report("w1", 4, 4, 0, 800, 1000, 100), NOW);
     Request patient = req("default", 10, 10, 600_000);
-    // Without a cap a 10-minute deadline admits it.
-    assertThat(controller("").admit(patient, NOW, 0)).isInstanceOf(Admitted.class);
-    pool.onReport(report("w1", 1, 0, 0, 500, 1000, 100), NOW);
-    // A 3 s cap refuses it as queue_full, Retry-After = ceil(5 - 3) = 2 s.
-    Refused r =
-        (Refused) controller("sluice.admission.max-queue-delay = 3s").admit(patient, NOW, 0);
+    // With the cap off a 10-minute deadline admits it.
+    assertThat(controller("sluice.admission.max-queue-delay = 0s").admit(patient, NOW, 0))
+        .isInstanceOf(Admitted.class);
+    pool.onReport(report("w1", 4, 4, 0, 800, 1000, 100), NOW);
+    // A 3 s cap gives a standard request 85% of it, 2.55 s: refused as queue_full with
+    // Retry-After = ceil(5 - 2.55) = 3 s.
+    AdmissionController capped =
+        controller(
+            """
+            sluice.admission.max-queue-delay = 3s
+            sluice.admission.tenants.gold.priority = critical
+            """);
+    Refused r = (Refused) capped.admit(patient, NOW, 0);
     assertThat(r.status()).isEqualTo(503);
     assertThat(r.reason()).isEqualTo("queue_full");
-    assertThat(r.retryAfterSeconds()).isEqualTo(2);
-    assertThat(r.message()).contains("5.00 s of work").contains("max-queue-delay (3.00 s)");
-    // Once the backlog is under the cap the same request is admitted.
-    pool.onReport(report("w1", 1, 0, 0, 200, 1000, 100), NOW);
-    assertThat(controller("sluice.admission.max-queue-delay = 3s").admit(patient, NOW, 0))
+    assertThat(r.retryAfterSeconds()).isEqualTo(3);
+    assertThat(r.message())
+        .contains("wait about 5.00 s to start")
+        .contains("max-queue-delay allows standard requests (2.55 s)");
+    // Once two requests have started (6 on the worker, 600 tokens), a standard one would wait
+    // 3 x 100 / 100 = 3 s: still refused; a critical one may wait the full 3 s: admitted.
+    pool.onReport(report("w1", 4, 2, 0, 600, 1000, 100), NOW);
+    assertThat(capped.admit(patient, NOW, 0)).isInstanceOf(Refused.class);
+    assertThat(capped.admit(req("gold", 10, 10, 600_000), NOW, 0)).isInstanceOf(Admitted.class);
+  }
+
+  @Test
+  void maxQueueDelayDoesNotRefuseAWorkerWithFreeSlotsHoweverLongItsGenerations() {
+    // 2 of 4 slots decoding 5000 tokens each: 100 s of backlog, but a new request starts at once.
+    pool.onReport(report("w1", 2, 0, 0, 10_000, 1000, 100), NOW);
+    assertThat(controller("").settings().maxQueueDelayMs()).isEqualTo(2000);
+    assertThat(controller("").admit(req("default", 10, 10, 600_000), NOW, 0))
         .isInstanceOf(Admitted.class);
   }
 
