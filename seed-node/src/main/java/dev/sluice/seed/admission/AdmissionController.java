@@ -164,7 +164,7 @@ public final class AdmissionController {
     }
     Ticket t =
         new Ticket(r, policy.priority(), policy.limited() ? cost : 0, nowMs + r.deadlineMs());
-    Decision d = place(t, Set.of(), nowMs);
+    Decision d = place(t, Set.of(), nowMs, true);
     if (d instanceof Refused && policy.limited()) {
       buckets.get(r.tenant()).refund(cost, nowNanos);
     }
@@ -173,13 +173,15 @@ public final class AdmissionController {
 
   /**
    * Places an admitted request again, on a worker not in {@code exclude} (its first worker died
-   * before streaming). Quota is not charged twice; the deadline stays.
+   * before streaming). Quota is not charged twice; the deadline stays. The wait cap ({@code
+   * max-queue-delay}) does not apply: it protects recovery from new work, while this request was
+   * accepted already and is owed a completion whenever its deadline still allows one.
    */
   public synchronized Decision reroute(Ticket t, Collection<String> exclude, long nowMs) {
-    return place(t, exclude, nowMs);
+    return place(t, exclude, nowMs, false);
   }
 
-  private Decision place(Ticket t, Collection<String> exclude, long nowMs) {
+  private Decision place(Ticket t, Collection<String> exclude, long nowMs, boolean capWait) {
     List<WorkerView> ready = pool.ready(t.model, nowMs);
     ready = ready.stream().filter(w -> !exclude.contains(w.workerId())).toList();
     if (ready.isEmpty()) {
@@ -194,7 +196,7 @@ public final class AdmissionController {
     WorkerView least = Router.leastOutstanding(ready);
     Refused refusal = null;
     for (WorkerView w : first == least ? List.of(first) : List.of(first, least)) {
-      Decision d = check(t, w, nowMs);
+      Decision d = check(t, w, nowMs, capWait);
       if (d instanceof Admitted a) {
         long epoch = pool.dispatched(w.workerId(), t.promptTokens, t.maxTokens);
         return new Admitted(t, w, a.predictedSeconds(), epoch);
@@ -206,7 +208,7 @@ public final class AdmissionController {
     return refusal;
   }
 
-  private Decision check(Ticket t, WorkerView w, long nowMs) {
+  private Decision check(Ticket t, WorkerView w, long nowMs, boolean capWait) {
     long tokens = t.promptTokens + t.maxTokens;
     double bound = settings.maxQueuedTokensPerWorker() * t.priority.queueShare();
     long excess = (long) Math.ceil(w.outstandingTokens() + tokens - bound);
@@ -221,7 +223,7 @@ public final class AdmissionController {
               + " requests; retry after the indicated delay.",
           retryAfter(model.secondsToDrain(w, excess)));
     }
-    if (settings.maxQueueDelayMs() > 0) {
+    if (capWait && settings.maxQueueDelayMs() > 0) {
       // The wait before the request starts, capped (per priority class, like the token bound):
       // this bounds the backlog an overload leaves behind, hence how soon latency recovers once
       // the load falls, without refusing requests that a worker with free slots starts at once.

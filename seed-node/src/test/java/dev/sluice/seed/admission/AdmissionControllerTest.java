@@ -124,6 +124,20 @@ class AdmissionControllerTest {
   }
 
   @Test
+  void aRequestWhoseWorkerDiedIsPlacedAgainWhateverTheWaitCap() {
+    AdmissionController c = controller("sluice.admission.max-queue-delay = 1s");
+    pool.onReport(report("w1", 0, 0, 0, 0, 1000, 100), NOW);
+    pool.onReport(report("w2", 4, 4, 0, 800, 1000, 100), NOW);
+    Admitted a = (Admitted) c.admit(req("default", 10, 10, 600_000), NOW, 0);
+    assertThat(a.worker().workerId()).isEqualTo("w1");
+    // w1 died: w2 would make a new request wait ~5 s to start (refused under a 1 s cap, see
+    // above), but this one was accepted already and its deadline allows the wait.
+    var again = c.reroute(a.ticket(), java.util.List.of("w1"), NOW);
+    assertThat(again).isInstanceOf(Admitted.class);
+    assertThat(((Admitted) again).worker().workerId()).isEqualTo("w2");
+  }
+
+  @Test
   void maxQueueDelayDoesNotRefuseAWorkerWithFreeSlotsHoweverLongItsGenerations() {
     // 2 of 4 slots decoding 5000 tokens each: 100 s of backlog, but a new request starts at once.
     pool.onReport(report("w1", 2, 0, 0, 10_000, 1000, 100), NOW);
