@@ -42,6 +42,13 @@ import java.util.regex.Pattern;
  * usage.completion_tokens}. Each measurement is preceded by a warm-up of the same shape. Rates are
  * tokens generated per wall-clock second over the measured window (prefill time included).
  *
+ * <p>Where a gap comes from: the worker's {@code sluice_device_busy_seconds_total} and {@code
+ * sluice_generated_tokens_total}, scraped from its management port around the measured window (with
+ * a 1.5 s pause on each side, so that the once-a-second publication has caught up), give the share
+ * of the window the engine was computing ("device busy") and its rate while it was ("tok/s while
+ * busy"). Busy below 100% is turn-around (the engine idles between requests); a rate while busy
+ * below the direct rate is contention (the gateway's threads share the cores with the engine's).
+ *
  * <pre>
  * ClusterCostBench --model PATH [--threads T] [--concurrency 1,4] [--seconds 20] [--warmup 5]
  *                  [--max-tokens 64] [--prompt TEXT] [--jar seed-node/target/seed-node.jar]
@@ -101,21 +108,25 @@ public final class ClusterCostBench {
     runCluster(o, cluster);
     StringBuilder t = new StringBuilder();
     t.append(
-        "| N | direct tok/s | gateway + cluster tok/s | ratio | direct tokens | cluster tokens |\n");
-    t.append("|---:|---:|---:|---:|---:|---:|\n");
+        "| N | direct tok/s | gateway + cluster tok/s | ratio | direct tokens | cluster tokens |"
+            + " device busy | tok/s while busy | vs direct |\n");
+    t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int n : o.concurrency()) {
       double[] d = direct.get(n);
       double[] c = cluster.get(n);
       t.append(
           String.format(
               Locale.ROOT,
-              "| %d | %.1f | %.1f | %.2fx | %.0f | %.0f |%n",
+              "| %d | %.1f | %.1f | %.2fx | %.0f | %.0f | %.1f%% | %.1f | %.2fx |%n",
               n,
               d[0],
               c[0],
               c[0] / d[0],
               d[1],
-              c[1]));
+              c[1],
+              100 * c[2],
+              c[3],
+              c[3] / d[0]));
     }
     System.out.printf(
         Locale.ROOT,
@@ -249,23 +260,52 @@ public final class ClusterCostBench {
               .header("Content-Type", "application/json")
               .POST(HttpRequest.BodyPublishers.ofString(body))
               .build();
+      HttpRequest metrics =
+          HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + mgmt + "/metrics"))
+              .timeout(Duration.ofSeconds(10))
+              .build();
       for (int n : o.concurrency()) {
         clients(client, req, n, o.warmup());
+        Thread.sleep(1500);
+        String before = client.send(metrics, HttpResponse.BodyHandlers.ofString()).body();
         long[] r = clients(client, req, n, o.seconds());
+        Thread.sleep(1500);
+        String after = client.send(metrics, HttpResponse.BodyHandlers.ofString()).body();
         double tps = r[0] / (r[1] / 1e9);
-        res.put(n, new double[] {tps, r[0]});
+        double busy =
+            sum(after, "sluice_device_busy_seconds_total")
+                - sum(before, "sluice_device_busy_seconds_total");
+        double generated =
+            sum(after, "sluice_generated_tokens_total")
+                - sum(before, "sluice_generated_tokens_total");
+        res.put(n, new double[] {tps, r[0], busy / (r[1] / 1e9), generated / busy});
         System.out.printf(
             Locale.ROOT,
-            "cluster N=%d: %d tokens in %.1f s = %.1f tok/s%n",
+            "cluster N=%d: %d tokens in %.1f s = %.1f tok/s; device busy %.1f s (%.1f%%),"
+                + " %.1f tok/s while busy%n",
             n,
             r[0],
             r[1] / 1e9,
-            tps);
+            tps,
+            busy,
+            100 * busy / (r[1] / 1e9),
+            generated / busy);
       }
     } finally {
       server.destroy();
       server.waitFor();
     }
+  }
+
+  /** The sum of a family's samples in Prometheus text (every label set; 0 when absent). */
+  static double sum(String text, String family) {
+    double total = 0;
+    for (String line : text.split("\n")) {
+      if (line.startsWith(family + "{") || line.startsWith(family + " ")) {
+        total += Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1));
+      }
+    }
+    return total;
   }
 
   /** n threads send requests back to back until {@code seconds} pass; returns {tokens, nanos}. */

@@ -108,6 +108,8 @@ public final class SluiceMetrics {
    */
   public final Gauge deviceTokensPerSecond;
 
+  public final Counter deviceBusySeconds;
+
   /** Duration of the last load of a model onto this node, in seconds. */
   public final Gauge modelLoadDuration;
 
@@ -210,6 +212,14 @@ public final class SluiceMetrics {
                 "A device's measured tokens per second of busy time, by phase (prefill, decode):"
                     + " the rate its worker reports to admission.")
             .labelNames("device", "phase")
+            .register(registry);
+    deviceBusySeconds =
+        Counter.builder()
+            .name("sluice_device_busy_seconds")
+            .help(
+                "Seconds a device spent in forward steps (prefill or decode); its rate is the"
+                    + " device's utilisation, its share of wall time the engine was not idle.")
+            .labelNames("device")
             .register(registry);
     queuedRequests =
         Gauge.builder()

@@ -670,6 +670,7 @@ public final class GpuWorker extends AbstractBehavior<Object> {
     long waitingTokens = pipeline == null ? 0 : pipeline.queuedPromptTokens();
     metrics.queued(waitingRequests, waitingTokens);
     metrics.rates(prefillRate.rate(), decodeRate.rate());
+    metrics.busy(st.prefillBusyNanos() + st.decodeBusyNanos());
     topic.tell(
         Topic.publish(
             new LoadReport(

@@ -8,9 +8,9 @@ import io.prometheus.metrics.core.datapoints.GaugeDataPoint;
 
 /**
  * The engine-side series of one worker (one device): batch size per step, prompt and generated
- * token counters, KV blocks used and free, measured rates, queued requests and prompt tokens, model
- * load time. Every labelled child is resolved once here, so the per-step and per-chunk updates are
- * a few atomic adds and no allocation.
+ * token counters, KV blocks used and free, measured rates, busy time, queued requests and prompt
+ * tokens, model load time. Every labelled child is resolved once here, so the per-step and
+ * per-chunk updates are a few atomic adds and no allocation.
  *
  * <p>Threads: {@link #onStep} runs on the device thread, everything else on the worker actor. The
  * queue gauges are labelled by model only, and several workers of one node may serve the same
@@ -30,9 +30,11 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
   private final GaugeDataPoint queuedTokens;
   private final GaugeDataPoint prefillRate;
   private final GaugeDataPoint decodeRate;
+  private final CounterDataPoint busySeconds;
   // Device thread only.
   private long lastPromptTokens;
   // Actor thread only.
+  private long reportedBusyNanos;
   private long sharedRequests;
   private long sharedTokens;
 
@@ -49,6 +51,7 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     this.queuedTokens = metrics.queuedTokens.labelValues(model);
     this.prefillRate = metrics.deviceTokensPerSecond.labelValues(device, "prefill");
     this.decodeRate = metrics.deviceTokensPerSecond.labelValues(device, "decode");
+    this.busySeconds = metrics.deviceBusySeconds.labelValues(device);
   }
 
   @Override
@@ -91,6 +94,14 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     decodeRate.set(decode);
   }
 
+  /** The device's busy time so far (prefill + decode steps, from its loop's stats). */
+  void busy(long totalBusyNanos) {
+    if (totalBusyNanos > reportedBusyNanos) {
+      busySeconds.inc((totalBusyNanos - reportedBusyNanos) / 1e9);
+      reportedBusyNanos = totalBusyNanos;
+    }
+  }
+
   /** The model took {@code nanos} to load onto this worker's device. */
   void loaded(long nanos) {
     metrics.modelLoadDuration.labelValues(model).set(nanos / 1e9);
@@ -106,5 +117,6 @@ final class WorkerMetrics implements DeviceLoop.StepListener {
     metrics.kvBlocksFree.remove(device);
     metrics.deviceTokensPerSecond.remove(device, "prefill");
     metrics.deviceTokensPerSecond.remove(device, "decode");
+    metrics.deviceBusySeconds.remove(device);
   }
 }

@@ -94,6 +94,8 @@ class MetricsEndpointTest {
     m.generatedTokens.labelValues("qwen2-0.5b").inc(128);
     m.kvBlocksUsed.labelValues("cpu:0").set(40);
     m.kvBlocksFree.labelValues("cpu:0").set(984);
+    m.deviceTokensPerSecond.labelValues("cpu:0", "decode").set(250);
+    m.deviceBusySeconds.labelValues("cpu:0").inc(1.5);
     m.modelLoadDuration.labelValues("qwen2-0.5b").set(3.2);
     m.cacheLookups.labelValues("l1", "response", "hit").inc();
     m.cacheSize.labelValues("l1").set(1 << 20);

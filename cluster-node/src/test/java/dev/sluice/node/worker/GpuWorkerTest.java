@@ -243,6 +243,7 @@ class GpuWorkerTest {
     String before = scrape();
     assertThat(sample(before, "sluice_model_load_duration_seconds" + m)).isPositive();
     TestProbe<Event> probe = kit.createTestProbe(Event.class);
+    long startNanos = System.nanoTime();
     worker.tell(generate("m1", "Once upon a time", WorkerNodes.greedy(400), 1, probe));
     probe.expectMessageClass(Accepted.class, Duration.ofSeconds(30));
     int tokens = probe.expectMessageClass(Chunk.class, Duration.ofSeconds(30)).tokens();
@@ -276,7 +277,20 @@ class GpuWorkerTest {
               assertThat(sample(now, "sluice_kv_blocks_used" + d)).isZero();
               assertThat(sample(now, "sluice_kv_blocks_free" + d)).isEqualTo(total);
             });
+    // The device's busy time (published every second) grew by the forward steps, which took at
+    // most the wall time since the request was sent (plus up to the one second of an earlier
+    // test's steps that may not have been published when `before` was taken).
+    double busyBefore = sample(before, "sluice_device_busy_seconds_total" + d);
+    await()
+        .atMost(Duration.ofSeconds(5))
+        .untilAsserted(
+            () ->
+                assertThat(sample(scrape(), "sluice_device_busy_seconds_total" + d))
+                    .isGreaterThan(busyBefore));
+    double wall = (System.nanoTime() - startNanos) / 1e9;
     String after = scrape();
+    assertThat(sample(after, "sluice_device_busy_seconds_total" + d) - busyBefore)
+        .isLessThanOrEqualTo(wall + 1.0);
     assertThat(
             sample(after, "sluice_generated_tokens_total" + m)
                 - sample(before, "sluice_generated_tokens_total" + m))
