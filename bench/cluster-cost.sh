@@ -3,8 +3,8 @@
 # single-node mode, one CPU worker) versus the same engine called directly in-process, on the same
 # model, thread count, concurrency, prompt and greedy max_tokens. Prints a Markdown table.
 #
-#   bench/cluster-cost.sh [--model PATH] [--threads T] [--concurrency 1,4] [--seconds 20] \
-#       [--warmup 5] [--max-tokens 64] [--prompt TEXT] [--heap 1g]
+#   bench/cluster-cost.sh [--model PATH] [--threads T] [--concurrency 1,4] [--seconds 20] [--rounds 3] \
+#       [--warmup 30] [--max-tokens 64] [--max-seq-len 2048] [--prompt TEXT] [--heap 1g]
 #
 # Default model: $SLUICE_DATA_DIR/models/stories260K.gguf, too small for a meaningful rate; prefer
 # bench/out/models/stories15M-q8_0.gguf (written by bench/engine-bench.sh). Run it on an otherwise

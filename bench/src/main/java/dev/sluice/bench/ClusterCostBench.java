@@ -34,13 +34,18 @@ import java.util.regex.Pattern;
  * on the same model file, thread count, concurrency, prompt and greedy {@code max_tokens}.
  *
  * <p>Direct: {@link DeviceModel#load} with the worker's default engine settings ({@code
- * sluice.worker.*}: max-seqs 8, step budget 256, prefill chunk 128, KV blocks of 16) on a {@code
- * CpuBackend(threads)}; N sequences are kept in flight on one thread (a finished one is replaced
- * before the next step), each stopping at the tokenizer's end-of-generation tokens like the server.
- * Cluster: N client threads each send non-streamed {@code /v1/completions} requests back to back
- * (temperature 0) and the generated tokens are summed from the responses' {@code
- * usage.completion_tokens}. Each measurement is preceded by a warm-up of the same shape. Rates are
- * tokens generated per wall-clock second over the measured window (prefill time included).
+ * sluice.worker.*}: max-seqs 8, step budget 256, prefill chunk 128, KV blocks of 16) and the same
+ * {@code --max-seq-len} on both sides (the KV cache of 8 sequences of a 32K context would not fit
+ * the heaps) on a {@code CpuBackend(threads)}; N sequences are kept in flight on one thread (a
+ * finished one is replaced before the next step), each stopping at the tokenizer's
+ * end-of-generation tokens like the server. Cluster: N client threads each send non-streamed {@code
+ * /v1/completions} requests back to back (temperature 0) and the generated tokens are summed from
+ * the responses' {@code usage.completion_tokens}. Each measurement is preceded by a warm-up of the
+ * same shape (30 s by default: at a few dozen requests a second the gateway's per-request code
+ * needs that long to leave the profiling tier of the JIT; a server's steady state is what is
+ * measured). Rates are tokens generated per wall-clock second over the measured window (prefill
+ * time included). The comparison is repeated in {@code --rounds} rounds, each with a fresh direct
+ * JVM and a fresh server, and the median ratio per N is reported.
  *
  * <p>Where a gap comes from: the worker's {@code sluice_device_busy_seconds_total} and {@code
  * sluice_generated_tokens_total}, scraped from its management port around the measured window (with
@@ -50,9 +55,9 @@ import java.util.regex.Pattern;
  * below the direct rate is contention (the gateway's threads share the cores with the engine's).
  *
  * <pre>
- * ClusterCostBench --model PATH [--threads T] [--concurrency 1,4] [--seconds 20] [--warmup 5]
- *                  [--max-tokens 64] [--prompt TEXT] [--jar seed-node/target/seed-node.jar]
- *                  [--heap 1g]
+ * ClusterCostBench --model PATH [--threads T] [--concurrency 1,4] [--seconds 20] [--warmup 30]
+ *                  [--rounds 3] [--max-tokens 64] [--max-seq-len 2048] [--prompt TEXT]
+ *                  [--jar seed-node/target/seed-node.jar] [--heap 1g]
  * </pre>
  */
 public final class ClusterCostBench {
@@ -67,7 +72,9 @@ public final class ClusterCostBench {
       int maxTokens,
       String prompt,
       Path jar,
-      String heap) {}
+      String heap,
+      int rounds,
+      int maxSeqLen) {}
 
   private ClusterCostBench() {}
 
@@ -93,52 +100,148 @@ public final class ClusterCostBench {
                 .mapToInt(Integer::parseInt)
                 .toArray(),
             Integer.parseInt(a.getOrDefault("seconds", "20")),
-            Integer.parseInt(a.getOrDefault("warmup", "5")),
+            Integer.parseInt(a.getOrDefault("warmup", "30")),
             Integer.parseInt(a.getOrDefault("max-tokens", "64")),
             a.getOrDefault("prompt", "Once upon a time, there was a little girl named Lily."),
             Path.of(a.getOrDefault("jar", "seed-node/target/seed-node.jar")),
-            a.getOrDefault("heap", "1g"));
+            a.getOrDefault("heap", "1g"),
+            Integer.parseInt(a.getOrDefault("rounds", "3")),
+            Integer.parseInt(a.getOrDefault("max-seq-len", "2048")));
+    if (o.rounds() < 1) {
+      throw new IllegalArgumentException("--rounds: at least 1, got " + o.rounds());
+    }
     if (Arrays.stream(o.concurrency()).max().orElse(1) > 8) {
       throw new IllegalArgumentException(
           "--concurrency: at most 8 (the worker's default max-seqs, used on both sides)");
     }
-    Map<Integer, double[]> direct = new LinkedHashMap<>();
-    Map<Integer, double[]> cluster = new LinkedHashMap<>();
-    runDirect(o, direct);
-    runCluster(o, cluster);
+    if (a.containsKey("direct-only")) {
+      // A round's direct side, in a JVM of its own (see runDirectChild).
+      Map<Integer, double[]> direct = new LinkedHashMap<>();
+      runDirect(o, direct);
+      for (var e : direct.entrySet()) {
+        System.out.printf(
+            Locale.ROOT, "DIRECT %d %.3f %.0f%n", e.getKey(), e.getValue()[0], e.getValue()[1]);
+      }
+      return;
+    }
     StringBuilder t = new StringBuilder();
     t.append(
-        "| N | direct tok/s | gateway + cluster tok/s | ratio | direct tokens | cluster tokens |"
-            + " device busy | tok/s while busy | vs direct |\n");
-    t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (int n : o.concurrency()) {
-      double[] d = direct.get(n);
-      double[] c = cluster.get(n);
-      t.append(
+        "| round | N | direct tok/s | gateway + cluster tok/s | ratio | direct tokens |"
+            + " cluster tokens | device busy | tok/s while busy | vs direct |\n");
+    t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    Map<Integer, List<Double>> ratios = new LinkedHashMap<>();
+    for (int round = 1; round <= o.rounds(); round++) {
+      Map<Integer, double[]> direct = runDirectChild(o);
+      Map<Integer, double[]> cluster = new LinkedHashMap<>();
+      runCluster(o, cluster);
+      for (int n : o.concurrency()) {
+        double[] d = direct.get(n);
+        double[] c = cluster.get(n);
+        ratios.computeIfAbsent(n, k -> new ArrayList<>()).add(c[0] / d[0]);
+        t.append(
+            String.format(
+                Locale.ROOT,
+                "| %d | %d | %.1f | %.1f | %.2fx | %.0f | %.0f | %.1f%% | %.1f | %.2fx |%n",
+                round,
+                n,
+                d[0],
+                c[0],
+                c[0] / d[0],
+                d[1],
+                c[1],
+                100 * c[2],
+                c[3],
+                c[3] / d[0]));
+      }
+    }
+    StringBuilder med = new StringBuilder("| N | median ratio | rounds |\n|---:|---:|---|\n");
+    for (var e : ratios.entrySet()) {
+      List<Double> r = new ArrayList<>(e.getValue());
+      List<String> each = r.stream().map(x -> String.format(Locale.ROOT, "%.2fx", x)).toList();
+      r.sort(null);
+      double m =
+          r.size() % 2 == 1
+              ? r.get(r.size() / 2)
+              : (r.get(r.size() / 2 - 1) + r.get(r.size() / 2)) / 2;
+      med.append(
           String.format(
-              Locale.ROOT,
-              "| %d | %.1f | %.1f | %.2fx | %.0f | %.0f | %.1f%% | %.1f | %.2fx |%n",
-              n,
-              d[0],
-              c[0],
-              c[0] / d[0],
-              d[1],
-              c[1],
-              100 * c[2],
-              c[3],
-              c[3] / d[0]));
+              Locale.ROOT, "| %d | **%.2fx** | %s |%n", e.getKey(), m, String.join(", ", each)));
     }
     System.out.printf(
         Locale.ROOT,
         "%nmodel %s, %d threads, max_tokens %d (greedy), %d s measured after %d s warm-up, "
-            + "%d cores; cluster: non-streamed /v1/completions%n%n%s",
+            + "%d rounds (fresh JVMs each), %d cores; cluster: non-streamed /v1/completions%n%n%s%n%s",
         o.model().getFileName(),
         o.threads(),
         o.maxTokens(),
         o.seconds(),
         o.warmup(),
+        o.rounds(),
         Runtime.getRuntime().availableProcessors(),
-        t);
+        t,
+        med);
+  }
+
+  /**
+   * One round's direct side in a fresh JVM (this class with {@code --direct-only}, the same JVM
+   * options), so that each round compares two JVMs that both compiled their kernels afresh: the
+   * speed of the same kernels differs by up to ~20% between JVM launches on this machine (code
+   * placement, array alignment, compilation order), more than the effect being measured.
+   */
+  static Map<Integer, double[]> runDirectChild(Options o) throws Exception {
+    List<String> cmd =
+        new ArrayList<>(
+            List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules=jdk.incubator.vector",
+                "--enable-native-access=ALL-UNNAMED",
+                "-Xmx2g",
+                "-XX:+UseParallelGC",
+                "-cp",
+                System.getProperty("java.class.path"),
+                ClusterCostBench.class.getName(),
+                "--direct-only",
+                "true",
+                "--model",
+                o.model().toString(),
+                "--threads",
+                "" + o.threads(),
+                "--concurrency",
+                String.join(",", Arrays.stream(o.concurrency()).mapToObj(String::valueOf).toList()),
+                "--seconds",
+                "" + o.seconds(),
+                "--warmup",
+                "" + o.warmup(),
+                "--max-tokens",
+                "" + o.maxTokens(),
+                "--max-seq-len",
+                "" + o.maxSeqLen(),
+                "--prompt",
+                o.prompt()));
+    Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    Map<Integer, double[]> res = new LinkedHashMap<>();
+    StringBuilder out = new StringBuilder();
+    try (var r =
+        new java.io.BufferedReader(
+            new java.io.InputStreamReader(
+                p.getInputStream(), java.nio.charset.StandardCharsets.UTF_8))) {
+      String line;
+      while ((line = r.readLine()) != null) {
+        out.append(line).append('\n');
+        if (line.startsWith("DIRECT ")) {
+          String[] f = line.split(" ");
+          res.put(
+              Integer.parseInt(f[1]),
+              new double[] {Double.parseDouble(f[2]), Double.parseDouble(f[3])});
+        } else if (line.startsWith("direct ")) {
+          System.out.println(line);
+        }
+      }
+    }
+    if (p.waitFor() != 0 || res.size() != o.concurrency().length) {
+      throw new IllegalStateException("the direct run failed:\n" + out);
+    }
+    return res;
   }
 
   /** The engine in-process, configured like a CPU worker with the default settings. */
@@ -146,7 +249,10 @@ public final class ClusterCostBench {
     Backend backend = new CpuBackend(o.threads());
     try (DeviceModel dm =
         DeviceModel.load(
-            "direct", o.model(), backend, new DeviceModel.EngineOptions(8, 256, 128, 0, 16, 0))) {
+            "direct",
+            o.model(),
+            backend,
+            new DeviceModel.EngineOptions(8, 256, 128, o.maxSeqLen(), 16, 0))) {
       boolean bos = dm.tokenizer().addsBos();
       int[] prompt = dm.tokenizer().encode(o.prompt(), bos, false);
       int[] stops = dm.tokenizer().endOfGenerationIds();
@@ -225,6 +331,7 @@ public final class ClusterCostBench {
                 "--add-modules=jdk.incubator.vector",
                 "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow",
+                "-Dsluice.worker.max-seq-len=" + o.maxSeqLen(),
                 "-jar",
                 o.jar().toString())
             .redirectErrorStream(true)
