@@ -71,7 +71,10 @@ class GatewayClusterIT {
     int http = NodeProcess.freePort();
     node(
         "gw-seed",
-        Map.of(),
+        // The load below queues 4 requests of 200 tokens behind each worker's 2 slots on purpose
+        // (~4 s of waiting); the default wait cap (max-queue-delay) would refuse them at once,
+        // which is admission working (AdmissionControllerTest), not what this test is about.
+        Map.of("SLUICE_MAX_QUEUE_DELAY", "0s"),
         "--roles",
         "seed,gateway",
         "--port",
