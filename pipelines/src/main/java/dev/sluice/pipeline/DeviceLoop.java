@@ -283,6 +283,9 @@ public final class DeviceLoop implements AutoCloseable {
       reportedFree = engine.pool().freeBlocks();
       stepListener.onStep(
           0, engine.promptTokensProcessed(), reportedFree, engine.pool().numBlocks());
+      // Before loaded completes: whoever waits for the load then reads real stats (the KV pool's
+      // size, the slots), never the empty placeholder of a loop that has not iterated yet.
+      publishStats();
       loaded.complete(model);
       while (!closing) {
         drainInbox();

@@ -326,6 +326,39 @@ class InferencePipelineTest {
   }
 
   @Test
+  void theDeviceStatsAreRealOnceTheModelIsLoaded() throws Exception {
+    var file = TestData.file("models/stories260K.gguf");
+    PipelineSettings s = PipelineSettings.defaults();
+    DeviceLoop device =
+        DeviceLoop.start(
+            "test-cpu-stats",
+            s.computeWindow(),
+            s.outputBuffer(),
+            () ->
+                DeviceModel.load(
+                    "stories260K",
+                    file,
+                    new ScalarBackend(),
+                    new DeviceModel.EngineOptions(2, 64, 16, 0, 16, 0)));
+    try {
+      // Read on the device thread at the instant the load completes (the stage is registered
+      // while the model is still loading): a reader woken by the load must never see the empty
+      // placeholder of a loop that has not iterated yet (the KV pool's size as 0).
+      DeviceLoop.Stats atLoad =
+          device
+              .loaded()
+              .thenApply(m -> device.stats())
+              .toCompletableFuture()
+              .get(60, TimeUnit.SECONDS);
+      assertThat(atLoad.maxSeqs()).isEqualTo(2);
+      assertThat(atLoad.totalKvBlocks()).isPositive();
+      assertThat(atLoad.freeKvBlocks()).isEqualTo(atLoad.totalKvBlocks());
+    } finally {
+      device.close();
+    }
+  }
+
+  @Test
   void anEventStreamNobodyRunsIsCancelledAfterTheSubscriptionTimeout() throws Exception {
     system.terminate();
     system =
