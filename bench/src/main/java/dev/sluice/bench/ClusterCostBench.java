@@ -131,7 +131,7 @@ public final class ClusterCostBench {
     t.append("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     Map<Integer, List<Double>> ratios = new LinkedHashMap<>();
     for (int round = 1; round <= o.rounds(); round++) {
-      Map<Integer, double[]> direct = runDirectChild(o);
+      Map<Integer, double[]> direct = runDirectChild(o, args);
       Map<Integer, double[]> cluster = new LinkedHashMap<>();
       runCluster(o, cluster);
       for (int n : o.concurrency()) {
@@ -183,41 +183,20 @@ public final class ClusterCostBench {
   }
 
   /**
-   * One round's direct side in a fresh JVM (this class with {@code --direct-only}, the same JVM
-   * options), so that each round compares two JVMs that both compiled their kernels afresh: the
-   * speed of the same kernels differs by up to ~20% between JVM launches on this machine (code
-   * placement, array alignment, compilation order), more than the effect being measured.
+   * One round's direct side in a fresh JVM (this class with this run's JVM options and arguments
+   * plus {@code --direct-only}), so that each round compares two JVMs that both compiled their
+   * kernels afresh: the speed of the same kernels differs by up to ~20% between JVM launches on
+   * this machine (code placement, array alignment, compilation order), more than the effect being
+   * measured.
    */
-  static Map<Integer, double[]> runDirectChild(Options o) throws Exception {
-    List<String> cmd =
-        new ArrayList<>(
-            List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules=jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED",
-                "-Xmx2g",
-                "-XX:+UseParallelGC",
-                "-cp",
-                System.getProperty("java.class.path"),
-                ClusterCostBench.class.getName(),
-                "--direct-only",
-                "true",
-                "--model",
-                o.model().toString(),
-                "--threads",
-                "" + o.threads(),
-                "--concurrency",
-                String.join(",", Arrays.stream(o.concurrency()).mapToObj(String::valueOf).toList()),
-                "--seconds",
-                "" + o.seconds(),
-                "--warmup",
-                "" + o.warmup(),
-                "--max-tokens",
-                "" + o.maxTokens(),
-                "--max-seq-len",
-                "" + o.maxSeqLen(),
-                "--prompt",
-                o.prompt()));
+  static Map<Integer, double[]> runDirectChild(Options o, String[] args) throws Exception {
+    List<String> cmd = new ArrayList<>();
+    cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    cmd.addAll(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+    cmd.addAll(List.of("-cp", System.getProperty("java.class.path")));
+    cmd.add(ClusterCostBench.class.getName());
+    cmd.addAll(List.of(args));
+    cmd.addAll(List.of("--direct-only", "true"));
     Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
     Map<Integer, double[]> res = new LinkedHashMap<>();
     StringBuilder out = new StringBuilder();

@@ -108,6 +108,7 @@ public final class SluiceMetrics {
    */
   public final Gauge deviceTokensPerSecond;
 
+  /** Seconds a device spent in forward steps (its utilisation as a rate), by device. */
   public final Counter deviceBusySeconds;
 
   /** Duration of the last load of a model onto this node, in seconds. */

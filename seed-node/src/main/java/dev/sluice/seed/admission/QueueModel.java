@@ -47,19 +47,14 @@ public final class QueueModel {
     return prefill + w.queuedDecodeTokens() / decode + maxTokens / (decode / running);
   }
 
-  /** Seconds for the work already on {@code w} to drain at its full rates (ours not included). */
-  public double backlogSeconds(WorkerView w) {
-    return w.queuedPrefillTokens() / prefillRate(w) + w.queuedDecodeTokens() / decodeRate(w);
-  }
-
   /**
    * Predicted seconds from now until a new request would start on {@code w} (its wait, not its
    * service): the prompts queued ahead of it, and, when every decode slot is taken, the slot
    * turnovers ahead of it. A continuous-batching device frees a slot every {@code L / D} seconds on
    * average (L the tokens a sequence still has to generate, D the aggregate decode rate); L is
-   * taken as the mean of the queued completion tokens over the requests on the worker. Unlike
-   * {@link #backlogSeconds}, a worker with free slots predicts no slot wait however long its
-   * running generations are: a new request joins the batch at once.
+   * taken as the mean of the queued completion tokens over the requests on the worker. A worker
+   * with free slots predicts no slot wait however long its running generations are (all its work is
+   * counted only in {@link #predictedSeconds}): a new request joins the batch at once.
    */
   public double startSeconds(WorkerView w) {
     double prefill = w.queuedPrefillTokens() / prefillRate(w);

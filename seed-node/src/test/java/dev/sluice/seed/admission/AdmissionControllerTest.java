@@ -11,6 +11,7 @@ import dev.sluice.seed.admission.AdmissionController.Request;
 import dev.sluice.seed.routing.Router;
 import dev.sluice.seed.routing.WorkerPool;
 import dev.sluice.seed.routing.WorkerView;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class AdmissionControllerTest {
@@ -132,7 +133,7 @@ class AdmissionControllerTest {
     assertThat(a.worker().workerId()).isEqualTo("w1");
     // w1 died: w2 would make a new request wait ~5 s to start (refused under a 1 s cap, see
     // above), but this one was accepted already and its deadline allows the wait.
-    var again = c.reroute(a.ticket(), java.util.List.of("w1"), NOW);
+    var again = c.reroute(a.ticket(), List.of("w1"), NOW);
     assertThat(again).isInstanceOf(Admitted.class);
     assertThat(((Admitted) again).worker().workerId()).isEqualTo("w2");
   }
@@ -257,7 +258,7 @@ class AdmissionControllerTest {
     pool.onReport(report("w2", 0, 0, 0, 50, 1000, 100), NOW);
     Admitted a = (Admitted) c.admit(req("small", 100, 100, 60_000), NOW, 0);
     assertThat(a.worker().workerId()).isEqualTo("w1");
-    Admitted again = (Admitted) c.reroute(a.ticket(), java.util.List.of("w1"), NOW);
+    Admitted again = (Admitted) c.reroute(a.ticket(), List.of("w1"), NOW);
     assertThat(again.worker().workerId()).isEqualTo("w2");
     assertThat(c.reroute(a.ticket(), java.util.List.of("w1", "w2"), NOW))
         .isInstanceOf(Refused.class);
