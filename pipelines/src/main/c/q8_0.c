@@ -43,25 +43,51 @@ static inline uint16_t load_u16(const uint8_t *p) {
 }
 
 /*
- * quantize_row_q8_0 of ggml-cpu (x86): per 32 values amax = max |x|, d = amax / 127 stored as f16,
- * q = round-half-even(x * (127 / amax)). xd receives d as float (through f16).
+ * One block of quantize_row_q8_0 (ggml-cpu, x86): amax = max |x|, d = amax / 127 stored as f16,
+ * q = round-half-even(x * (127 / amax)). Returns the 32 integers; *d receives d as float (through
+ * f16).
  */
-static void quantize_q8_0(const float *x, size_t n, int8_t *xq, float *xd) {
-  for (size_t o = 0, b = 0; o < n; o += QK, b++) {
-    __m512 v0 = _mm512_loadu_ps(x + o);
-    __m512 v1 = _mm512_loadu_ps(x + o + 16);
-    __m512 m = _mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1));
-    float amax = _mm512_reduce_max_ps(m);
-    float d = amax / 127.0f;
-    float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    __m512 vid = _mm512_set1_ps(id);
-    __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    _mm_store_si128((__m128i *)(xq + o), _mm512_cvtsepi32_epi8(q0));
-    _mm_store_si128((__m128i *)(xq + o + 16), _mm512_cvtsepi32_epi8(q1));
-    xd[b] = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+static inline __m256i quantize_block(const float *x, float *d) {
+  __m512 v0 = _mm512_loadu_ps(x);
+  __m512 v1 = _mm512_loadu_ps(x + 16);
+  float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+  float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+  __m512 vid = _mm512_set1_ps(id);
+  __m512i q0 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v0, vid),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512i q1 = _mm512_cvt_roundps_epi32(_mm512_mul_ps(v1, vid),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  *d = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm512_cvtsepi32_epi8(q0)),
+                                 _mm512_cvtsepi32_epi8(q1), 1);
+}
+
+/*
+ * Quantizes the T activation rows into scratch:
+ * - tokens 2p and 2p + 1 (p < T / 2) as a pair at xq + 2p * cols, each block 64 bytes with the
+ *   two tokens' 4-byte groups interleaved (t0 g0, t1 g0, t0 g1, t1 g1, ..., t1 g7): the lane
+ *   order of the pair kernel;
+ * - the last token of an odd T plainly at xq + (T - 1) * cols (32 bytes per block);
+ * - the scales block-major, xd[b * T + t], so a tile's tokens are contiguous.
+ */
+static void quantize(const float *x, int32_t T, int32_t cols, int8_t *xq, float *xd) {
+  const int nb = cols / QK;
+  const __m512i mix = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int32_t t = 0; t + 1 < T; t += 2) {
+    int8_t *dst = xq + (int64_t)t * cols;
+    for (int b = 0; b < nb; b++) {
+      __m256i q0 = quantize_block(x + (int64_t)t * cols + b * QK, &xd[(int64_t)b * T + t]);
+      __m256i q1 = quantize_block(x + (int64_t)(t + 1) * cols + b * QK, &xd[(int64_t)b * T + t + 1]);
+      _mm512_store_si512(dst + 64 * b, _mm512_permutex2var_epi32(_mm512_castsi256_si512(q0), mix,
+                                                                 _mm512_castsi256_si512(q1)));
+    }
+  }
+  if (T & 1) {
+    int32_t t = T - 1;
+    for (int b = 0; b < nb; b++) {
+      _mm256_store_si256((__m256i *)(xq + (int64_t)t * cols + b * QK),
+                         quantize_block(x + (int64_t)t * cols + b * QK, &xd[(int64_t)b * T + t]));
+    }
   }
 }
 
@@ -73,58 +99,79 @@ static inline float hsum8(__m256 v) {
   return _mm_cvtss_f32(r);
 }
 
+static inline __m256 upper_ps(__m512 v) {
+  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+}
+
+/*
+ * The 8 bytes at p repeated over a 512-bit register, as a load (vbroadcastsd zmm, m64): written
+ * as asm because GCC otherwise forwards the preceding vector store into register shuffles, which
+ * compete with vpdpbusd and FMA for their ports.
+ */
+static inline __m512 broadcast64(const float *p) {
+  __m512 r;
+  __asm__("vbroadcastsd %1, %0" : "=v"(r) : "m"(*(const char(*)[8])p));
+  return r;
+}
+
 typedef struct {
   const uint8_t *w;     /* row 0 of the weights */
   int64_t row_bytes;
   int32_t nb;           /* blocks per row */
   int32_t cols;
-  const int8_t *xq;     /* quantized activations, token t at xq + t * cols */
-  const float *xd;      /* their block scales, token t at xd + t * nb */
+  int32_t T;
+  const int8_t *xq;     /* quantized activations (see quantize) */
+  const float *xd;      /* their block scales, xd[b * T + t] */
   float *out;
   int64_t out_stride;
   const uint8_t *end;   /* w + r1 * row_bytes: prefetches stay below */
 } args_t;
 
 /*
- * One tile: R row pairs (rows ra[i], rb[i]) x TT tokens from t0, all blocks. R, TT and KIND are
- * constants after inlining, so the arrays below live in registers.
+ * Prefetch of the next tile's rows. The hardware prefetcher ramps up per row stream, and short rows
+ * (896 columns: 952 bytes) end before it does; so the tile fetches the next one's bytes
+ * [pf, pf + nrows * row_bytes) in equal parts over its blocks. T2 hint: measured best (T0, T1 and
+ * NTA were slower at T = 1).
  */
-static inline __attribute__((always_inline)) void tile(const args_t *a, int kind, int R, int TT,
-                                                       const int32_t *ra, const int32_t *rb,
-                                                       int t0, const uint8_t *pf) {
+static inline __attribute__((always_inline)) void prefetch_part(const args_t *a, const uint8_t *pf,
+                                                                int64_t step, int b) {
+  const uint8_t *p = pf + b * step;
+  for (int64_t k = 0; k < step && p + k < a->end; k += 64) {
+    _mm_prefetch((const char *)(p + k), _MM_HINT_T2);
+  }
+}
+
+/*
+ * Single-token kernel (T = 1, and the last token of an odd T): R row pairs (rows ra[i], rb[i]),
+ * one register per pair and block (row a in the low 256 bits, row b in the high), the activation
+ * block broadcast to both halves.
+ */
+static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int kind, int R,
+                                                            const int32_t *ra, const int32_t *rb,
+                                                            int t, const uint8_t *pf) {
   const int bytes = kind == KIND_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
   const __m512i zero = _mm512_setzero_si512();
   /* the unsigned offset of the weights, as the unsigned operand of vpdpbusd */
   const __m512i off = _mm512_set1_epi8(kind == KIND_Q8_0 ? (char)0x80 : 8);
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   const uint8_t *pa[4], *pb[4];
-  __m512 acc[4][8];
+  __m512 acc[4];
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++) {
     pa[i] = a->w + (int64_t)ra[i] * a->row_bytes;
     pb[i] = a->w + (int64_t)rb[i] * a->row_bytes;
-#pragma GCC unroll 8
-    for (int j = 0; j < TT; j++) acc[i][j] = _mm512_setzero_ps();
+    acc[i] = _mm512_setzero_ps();
   }
-  const int8_t *xq = a->xq + (int64_t)t0 * a->cols;
-  const float *xd = a->xd + (int64_t)t0 * a->nb;
-  const int cols = a->cols, nb = a->nb;
-  /* The hardware prefetcher ramps up per row stream, and short rows (896 columns: 952 bytes) end
-   * before it does: pf (when not null) is the start of the next tile's rows, which are fetched in
-   * equal parts over this tile's blocks. */
+  const int8_t *xq = a->xq + (int64_t)t * a->cols;
+  const float *xd = a->xd + t;
+  const int nb = a->nb;
+  const int64_t T = a->T;
   const int64_t pf_step = pf ? ((2 * R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
-    if (pf) {
-      const uint8_t *p = pf + b * pf_step;
-      for (int64_t k = 0; k < pf_step && p + k < a->end; k += 64)
-        _mm_prefetch((const char *)(p + k), _MM_HINT_T2); /* T2: measured best (T0, T1, NTA slower) */
-    }
-    __m512i xv[8], nc[8];
-#pragma GCC unroll 8
-    for (int j = 0; j < TT; j++) {
-      xv[j] = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(xq + j * cols + b * QK)));
-      nc[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv[j]));
-    }
+    if (pf) prefetch_part(a, pf, pf_step, b);
+    __m512i xv = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(xq + b * QK)));
+    __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
+    __m512 dx = _mm512_set1_ps(xd[b * T]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
       const uint8_t *qa = pa[i] + (int64_t)b * bytes;
@@ -146,54 +193,149 @@ static inline __attribute__((always_inline)) void tile(const args_t *a, int kind
       }
       __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(load_u16(qa))),
                                           _mm_set1_epi16(load_u16(qb)), 1);
-      __m512 dw = _mm512_cvtph_ps(h);
-#pragma GCC unroll 8
-      for (int j = 0; j < TT; j++) {
-        __m512i s = _mm512_dpbusd_epi32(nc[j], wv, xv[j]);
-        __m512 d = _mm512_mul_ps(dw, _mm512_set1_ps(xd[j * nb + b]));
-        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s), d, acc[i][j]);
+      __m512 s = _mm512_mul_ps(_mm512_cvtph_ps(h), dx);
+      __m512i sum = _mm512_dpbusd_epi32(nc, wv, xv);
+      acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i]);
+    }
+  }
+  float *o = a->out + (int64_t)t * a->out_stride;
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++) {
+    o[ra[i]] = hsum8(_mm512_castps512_ps256(acc[i]));
+    if (rb[i] != ra[i]) o[rb[i]] = hsum8(upper_ps(acc[i]));
+  }
+}
+
+/*
+ * Token-pair kernel (T >= 2): R rows from r x P token pairs from pair p0. A register holds one
+ * row's block against one token pair: 32-bit lane 2k is token t0's group k, lane 2k + 1 token
+ * t1's, the weight groups duplicated to match. The scale d_w * d_x then alternates between two
+ * values across the lanes, which a 64-bit broadcast load provides; so per 64 products the port
+ * pair that does vpdpbusd and FMA sees only those two (the float multiply of the scales is one
+ * 256-bit operation per row and block, for all tokens of the tile).
+ */
+static inline __attribute__((always_inline)) void tile_pairs(const args_t *a, int kind, int R,
+                                                             int P, int32_t r, int32_t p0,
+                                                             const uint8_t *pf) {
+  const int bytes = kind == KIND_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i off = _mm512_set1_epi8(kind == KIND_Q8_0 ? (char)0x80 : 8);
+  const __m256i off256 = _mm256_set1_epi8((char)0x80);
+  const __m512i lo4 = _mm512_set1_epi8(0x0F);
+  /* Q8_0: dword k of the block to lanes 2k, 2k + 1; Q4_0: dword k (nibble groups k and 4 + k) to
+   * lanes 2k, 2k + 1 and 8 + 2k, 9 + 2k, the upper half then shifted to the high nibbles */
+  const __m512i dup8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i dup4 = _mm512_set_epi32(3, 3, 2, 2, 1, 1, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0);
+  const int nb = a->nb;
+  const int64_t T = a->T;
+  const int32_t t0 = 2 * p0;
+  const __mmask8 dmask = (__mmask8)((1u << (2 * P)) - 1);
+  const int8_t *xp = a->xq + (int64_t)t0 * a->cols;
+  const float *xd = a->xd + t0;
+  const uint8_t *pw = a->w + (int64_t)r * a->row_bytes;
+  __m512 acc[4][3];
+  float sbuf[4][8] __attribute__((aligned(32)));
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++) {
+#pragma GCC unroll 3
+    for (int j = 0; j < P; j++) acc[i][j] = _mm512_setzero_ps();
+  }
+  const int64_t pf_step = pf ? ((R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
+  for (int b = 0; b < nb; b++) {
+    if (pf) prefetch_part(a, pf, pf_step, b);
+    __m256 dx = _mm256_maskz_loadu_ps(dmask, xd + b * T);
+    __m512i xv[3], nc[3];
+#pragma GCC unroll 3
+    for (int j = 0; j < P; j++) {
+      xv[j] = _mm512_load_si512(xp + (int64_t)j * 2 * a->cols + 64 * b);
+      nc[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv[j]));
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+      const uint8_t *q = pw + i * a->row_bytes + (int64_t)b * bytes;
+      __m512i wv;
+      if (kind == KIND_Q8_0) {
+        __m256i w8 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), off256);
+        wv = _mm512_permutexvar_epi32(dup8, _mm512_castsi256_si512(w8));
+      } else {
+        wv = _mm512_permutexvar_epi32(
+            dup4, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(q + 2))));
+        wv = _mm512_mask_srli_epi16(wv, 0xFFFF0000u, wv, 4);
+        wv = _mm512_and_si512(wv, lo4);
+      }
+      __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16(load_u16(q)));
+      _mm256_store_ps(sbuf[i], _mm256_mul_ps(dw, dx));
+#pragma GCC unroll 3
+      for (int j = 0; j < P; j++) {
+        __m512 s = broadcast64(&sbuf[i][2 * j]);
+        __m512i sum = _mm512_dpbusd_epi32(nc[j], wv, xv[j]);
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i][j]);
       }
     }
   }
+  const __m512i unmix = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++) {
-#pragma GCC unroll 8
-    for (int j = 0; j < TT; j++) {
-      float *o = a->out + (int64_t)(t0 + j) * a->out_stride;
-      o[ra[i]] = hsum8(_mm512_castps512_ps256(acc[i][j]));
-      if (rb[i] != ra[i]) o[rb[i]] = hsum8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[i][j]), 1)));
+#pragma GCC unroll 3
+    for (int j = 0; j < P; j++) {
+      __m512 v = _mm512_permutexvar_ps(unmix, acc[i][j]);
+      a->out[(int64_t)(t0 + 2 * j) * a->out_stride + r + i] = hsum8(_mm512_castps512_ps256(v));
+      a->out[(int64_t)(t0 + 2 * j + 1) * a->out_stride + r + i] = hsum8(upper_ps(v));
     }
   }
 }
 
-#define TILE_FN(K, R, TT)                                                                    \
-  static void tile_##K##_##R##_##TT(const args_t *a, const int32_t *ra, const int32_t *rb, \
-                                    int t0, const uint8_t *pf) {                           \
-    tile(a, K, R, TT, ra, rb, t0, pf);                                                     \
+typedef void (*rows_fn)(const args_t *, const int32_t *, const int32_t *, int, const uint8_t *);
+typedef void (*pairs_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
+
+#define ROWS_FN(K, R)                                                                          \
+  static void rows_##K##_##R(const args_t *a, const int32_t *ra, const int32_t *rb, int t,     \
+                             const uint8_t *pf) {                                              \
+    tile_rows(a, K, R, ra, rb, t, pf);                                                         \
   }
+#define PAIRS_FN(K, R, P)                                                                      \
+  static void pairs_##K##_##R##_##P(const args_t *a, int32_t r, int32_t p0, const uint8_t *pf) { \
+    tile_pairs(a, K, R, P, r, p0, pf);                                                         \
+  }
+#define KERNELS(K)                                                                             \
+  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4)                                      \
+  PAIRS_FN(K, 1, 1) PAIRS_FN(K, 1, 2) PAIRS_FN(K, 1, 3) PAIRS_FN(K, 2, 1) PAIRS_FN(K, 2, 2)    \
+  PAIRS_FN(K, 2, 3) PAIRS_FN(K, 3, 1) PAIRS_FN(K, 3, 2) PAIRS_FN(K, 3, 3) PAIRS_FN(K, 4, 1)    \
+  PAIRS_FN(K, 4, 2) PAIRS_FN(K, 4, 3)
 
-/* Tile shapes: up to 3 row pairs x 4 tokens in the batched case (12 accumulators, 3 weight
- * registers, 4 activation and 4 offset registers), 4 row pairs x 1 token for T = 1. */
-#define TILES(K)                                                                          \
-  TILE_FN(K, 1, 1) TILE_FN(K, 2, 1) TILE_FN(K, 3, 1) TILE_FN(K, 4, 1) TILE_FN(K, 1, 2)   \
-  TILE_FN(K, 2, 2) TILE_FN(K, 3, 2) TILE_FN(K, 1, 3) TILE_FN(K, 2, 3) TILE_FN(K, 3, 3)   \
-  TILE_FN(K, 1, 4) TILE_FN(K, 2, 4) TILE_FN(K, 3, 4)
+KERNELS(0)
+KERNELS(1)
 
-TILES(0)
-TILES(1)
+static const rows_fn ROWS[2][4] = {{rows_0_1, rows_0_2, rows_0_3, rows_0_4},
+                                   {rows_1_1, rows_1_2, rows_1_3, rows_1_4}};
+/* [kind][R - 1][P - 1] */
+static const pairs_fn PAIRS[2][4][3] = {
+    {{pairs_0_1_1, pairs_0_1_2, pairs_0_1_3},
+     {pairs_0_2_1, pairs_0_2_2, pairs_0_2_3},
+     {pairs_0_3_1, pairs_0_3_2, pairs_0_3_3},
+     {pairs_0_4_1, pairs_0_4_2, pairs_0_4_3}},
+    {{pairs_1_1_1, pairs_1_1_2, pairs_1_1_3},
+     {pairs_1_2_1, pairs_1_2_2, pairs_1_2_3},
+     {pairs_1_3_1, pairs_1_3_2, pairs_1_3_3},
+     {pairs_1_4_1, pairs_1_4_2, pairs_1_4_3}}};
 
-typedef void (*tile_fn)(const args_t *, const int32_t *, const int32_t *, int, const uint8_t *);
+#define ROW_TILE 4  /* rows per pair-kernel tile */
+#define PAIR_TILE 3 /* token pairs per pair-kernel tile */
 
-/* [kind][R - 1][TT - 1] */
-static const tile_fn TILE_TABLE[2][4][4] = {
-    {{tile_0_1_1, tile_0_1_2, tile_0_1_3, tile_0_1_4},
-     {tile_0_2_1, tile_0_2_2, tile_0_2_3, tile_0_2_4},
-     {tile_0_3_1, tile_0_3_2, tile_0_3_3, tile_0_3_4},
-     {tile_0_4_1, 0, 0, 0}},
-    {{tile_1_1_1, tile_1_1_2, tile_1_1_3, tile_1_1_4},
-     {tile_1_2_1, tile_1_2_2, tile_1_2_3, tile_1_2_4},
-     {tile_1_3_1, tile_1_3_2, tile_1_3_3, tile_1_3_4},
-     {tile_1_4_1, 0, 0, 0}}};
+/* Single token t over rows [r, r + n): row pairs, up to 4 pairs per tile. */
+static void single_token(int kind, const args_t *a, int32_t r, int32_t n, int32_t t, int pf) {
+  int32_t end = r + n;
+  for (int32_t q = r; q < end; q += 8) {
+    int32_t ra[4], rb[4];
+    int R = 0;
+    for (int32_t k = q; k < end && R < 4; k += 2, R++) {
+      ra[R] = k;
+      rb[R] = k + 1 < end ? k + 1 : k;
+    }
+    const uint8_t *next = a->w + (int64_t)(q + 8) * a->row_bytes;
+    ROWS[kind][R - 1](a, ra, rb, t, pf && next < a->end ? next : 0);
+  }
+}
 
 static void matmul(int kind, const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x,
                    int32_t T, float *out, int64_t out_stride, int32_t r0, int32_t r1,
@@ -201,26 +343,22 @@ static void matmul(int kind, const uint8_t *w, int64_t row_bytes, int32_t cols, 
   size_t n = (size_t)T * (size_t)cols;
   int8_t *xq = (int8_t *)scratch;
   float *xd = (float *)(scratch + ((n + 63) & ~(size_t)63));
-  quantize_q8_0(x, n, xq, xd);
-  args_t a = {w, row_bytes, cols / QK, cols, xq, xd, out, out_stride, w + (int64_t)r1 * row_bytes};
-  int32_t pairs = (r1 - r0 + 1) / 2;
-  /* T = 1: 4 row pairs per tile (more independent streams); otherwise 3 x 4 */
-  int rmax = T == 1 ? 4 : 3;
-  int tmax = 4;
-  for (int32_t p = 0; p < pairs; p += rmax) {
-    int R = pairs - p < rmax ? pairs - p : rmax;
-    int32_t ra[4], rb[4];
-    for (int i = 0; i < R; i++) {
-      ra[i] = r0 + 2 * (p + i);
-      rb[i] = ra[i] + 1 < r1 ? ra[i] + 1 : ra[i];
+  quantize(x, T, cols, xq, xd);
+  args_t a = {w,  row_bytes, cols / QK,  cols, T, xq, xd, out, out_stride,
+              w + (int64_t)r1 * row_bytes};
+  if (T == 1) {
+    single_token(kind, &a, r0, r1 - r0, 0, 1);
+    return;
+  }
+  const int32_t pairs = T / 2;
+  for (int32_t r = r0; r < r1; r += ROW_TILE) {
+    int R = r1 - r < ROW_TILE ? r1 - r : ROW_TILE;
+    const uint8_t *next = w + (int64_t)(r + ROW_TILE) * row_bytes;
+    for (int32_t p = 0; p < pairs; p += PAIR_TILE) {
+      int P = pairs - p < PAIR_TILE ? pairs - p : PAIR_TILE;
+      PAIRS[kind][R - 1][P - 1](&a, r, p, p == 0 && next < a.end ? next : 0);
     }
-    /* the next tile's rows, prefetched during the first token tile */
-    const uint8_t *pf = w + (int64_t)(ra[R - 1] + 2) * row_bytes;
-    if (pf >= a.end) pf = 0;
-    for (int32_t t = 0; t < T; t += tmax) {
-      int TT = T - t < tmax ? T - t : tmax;
-      TILE_TABLE[kind][R - 1][TT - 1](&a, ra, rb, t, t == 0 ? pf : 0);
-    }
+    if (T & 1) single_token(kind, &a, r, R, T - 1, 0);
   }
 }
 
