@@ -362,12 +362,12 @@ static void matmul(int kind, const uint8_t *w, int64_t row_bytes, int32_t cols, 
   }
 }
 
-void sluice_q8_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q8_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch) {
   matmul(KIND_Q8_0, w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
 }
 
-void sluice_q4_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q4_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch) {
   matmul(KIND_Q4_0, w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
 }
