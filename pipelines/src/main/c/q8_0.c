@@ -114,6 +114,10 @@ static inline __m512 broadcast64(const float *p) {
   return r;
 }
 
+#define SCALE_CHUNK 32 /* blocks whose scales the batched kernel computes ahead */
+#define MAX_R 6        /* the most rows of a pair-kernel tile */
+#define MAX_P 4        /* the most token pairs of a pair-kernel tile */
+
 typedef struct {
   const uint8_t *w;     /* row 0 of the weights */
   int64_t row_bytes;
@@ -156,7 +160,7 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
   const uint8_t *pa[4], *pb[4];
   __m512 acc[4];
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
     pa[i] = a->w + (int64_t)ra[i] * a->row_bytes;
     pb[i] = a->w + (int64_t)rb[i] * a->row_bytes;
@@ -199,7 +203,7 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
     }
   }
   float *o = a->out + (int64_t)t * a->out_stride;
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
     o[ra[i]] = hsum8(_mm512_castps512_ps256(acc[i]));
     if (rb[i] != ra[i]) o[rb[i]] = hsum8(upper_ps(acc[i]));
@@ -233,24 +237,36 @@ static inline __attribute__((always_inline)) void tile_pairs(const args_t *a, in
   const int8_t *xp = a->xq + (int64_t)t0 * a->cols;
   const float *xd = a->xd + t0;
   const uint8_t *pw = a->w + (int64_t)r * a->row_bytes;
-  __m512 acc[4][3];
-  float sbuf[4][8] __attribute__((aligned(32)));
-#pragma GCC unroll 4
+  __m512 acc[MAX_R][MAX_P];
+  /* the scales d_w * d_x of a chunk of blocks, computed ahead: a broadcast load right after the
+   * store it reads waits for store forwarding (that cost a third of the speed) */
+  float sbuf[SCALE_CHUNK][MAX_R][8] __attribute__((aligned(32)));
+#pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int j = 0; j < P; j++) acc[i][j] = _mm512_setzero_ps();
   }
   const int64_t pf_step = pf ? ((R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
+    if (b % SCALE_CHUNK == 0) {
+      for (int c = 0; c < SCALE_CHUNK && b + c < nb; c++) {
+        __m256 dx = _mm256_maskz_loadu_ps(dmask, xd + (b + c) * T);
+#pragma GCC unroll 6
+        for (int i = 0; i < R; i++) {
+          const uint8_t *q = pw + i * a->row_bytes + (int64_t)(b + c) * bytes;
+          _mm256_store_ps(sbuf[c][i], _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(load_u16(q))), dx));
+        }
+      }
+    }
+    const int c = b % SCALE_CHUNK;
     if (pf) prefetch_part(a, pf, pf_step, b);
-    __m256 dx = _mm256_maskz_loadu_ps(dmask, xd + b * T);
-    __m512i xv[3], nc[3];
-#pragma GCC unroll 3
+    __m512i xv[MAX_P], nc[MAX_P];
+#pragma GCC unroll 4
     for (int j = 0; j < P; j++) {
       xv[j] = _mm512_load_si512(xp + (int64_t)j * 2 * a->cols + 64 * b);
       nc[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv[j]));
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
       const uint8_t *q = pw + i * a->row_bytes + (int64_t)b * bytes;
       __m512i wv;
@@ -263,20 +279,18 @@ static inline __attribute__((always_inline)) void tile_pairs(const args_t *a, in
         wv = _mm512_mask_srli_epi16(wv, 0xFFFF0000u, wv, 4);
         wv = _mm512_and_si512(wv, lo4);
       }
-      __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16(load_u16(q)));
-      _mm256_store_ps(sbuf[i], _mm256_mul_ps(dw, dx));
-#pragma GCC unroll 3
+#pragma GCC unroll 4
       for (int j = 0; j < P; j++) {
-        __m512 s = broadcast64(&sbuf[i][2 * j]);
+        __m512 s = broadcast64(&sbuf[c][i][2 * j]);
         __m512i sum = _mm512_dpbusd_epi32(nc[j], wv, xv[j]);
         acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i][j]);
       }
     }
   }
   const __m512i unmix = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
-#pragma GCC unroll 3
+#pragma GCC unroll 4
     for (int j = 0; j < P; j++) {
       __m512 v = _mm512_permutexvar_ps(unmix, acc[i][j]);
       a->out[(int64_t)(t0 + 2 * j) * a->out_stride + r + i] = hsum8(_mm512_castps512_ps256(v));
@@ -297,30 +311,25 @@ typedef void (*pairs_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
   static void pairs_##K##_##R##_##P(const args_t *a, int32_t r, int32_t p0, const uint8_t *pf) { \
     tile_pairs(a, K, R, P, r, p0, pf);                                                         \
   }
-#define KERNELS(K)                                                                             \
-  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4)                                      \
-  PAIRS_FN(K, 1, 1) PAIRS_FN(K, 1, 2) PAIRS_FN(K, 1, 3) PAIRS_FN(K, 2, 1) PAIRS_FN(K, 2, 2)    \
-  PAIRS_FN(K, 2, 3) PAIRS_FN(K, 3, 1) PAIRS_FN(K, 3, 2) PAIRS_FN(K, 3, 3) PAIRS_FN(K, 4, 1)    \
-  PAIRS_FN(K, 4, 2) PAIRS_FN(K, 4, 3)
+#define PAIRS_R(K, R) \
+  PAIRS_FN(K, R, 1) PAIRS_FN(K, R, 2) PAIRS_FN(K, R, 3) PAIRS_FN(K, R, 4)
+#define KERNELS(K)                                                                           \
+  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4) PAIRS_R(K, 1) PAIRS_R(K, 2)         \
+  PAIRS_R(K, 3) PAIRS_R(K, 4) PAIRS_R(K, 5) PAIRS_R(K, 6)
 
 KERNELS(0)
 KERNELS(1)
 
 static const rows_fn ROWS[2][4] = {{rows_0_1, rows_0_2, rows_0_3, rows_0_4},
                                    {rows_1_1, rows_1_2, rows_1_3, rows_1_4}};
+#define P4(K, R) {pairs_##K##_##R##_1, pairs_##K##_##R##_2, pairs_##K##_##R##_3, pairs_##K##_##R##_4}
 /* [kind][R - 1][P - 1] */
-static const pairs_fn PAIRS[2][4][3] = {
-    {{pairs_0_1_1, pairs_0_1_2, pairs_0_1_3},
-     {pairs_0_2_1, pairs_0_2_2, pairs_0_2_3},
-     {pairs_0_3_1, pairs_0_3_2, pairs_0_3_3},
-     {pairs_0_4_1, pairs_0_4_2, pairs_0_4_3}},
-    {{pairs_1_1_1, pairs_1_1_2, pairs_1_1_3},
-     {pairs_1_2_1, pairs_1_2_2, pairs_1_2_3},
-     {pairs_1_3_1, pairs_1_3_2, pairs_1_3_3},
-     {pairs_1_4_1, pairs_1_4_2, pairs_1_4_3}}};
+static const pairs_fn PAIRS[2][MAX_R][MAX_P] = {
+    {P4(0, 1), P4(0, 2), P4(0, 3), P4(0, 4), P4(0, 5), P4(0, 6)},
+    {P4(1, 1), P4(1, 2), P4(1, 3), P4(1, 4), P4(1, 5), P4(1, 6)}};
 
 #define ROW_TILE 4  /* rows per pair-kernel tile */
-#define PAIR_TILE 3 /* token pairs per pair-kernel tile */
+#define PAIR_TILE 4 /* token pairs per pair-kernel tile */
 
 /* Single token t over rows [r, r + n): row pairs, up to 4 pairs per tile. */
 static void single_token(int kind, const args_t *a, int32_t r, int32_t n, int32_t t, int pf) {

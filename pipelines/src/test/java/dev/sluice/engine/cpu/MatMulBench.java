@@ -32,6 +32,12 @@ public final class MatMulBench {
   private static final com.sun.management.ThreadMXBean ALLOC =
       (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
 
+  /** The batch sizes T measured: {@code -Dsluice.bench.batches=1,4,16,64,256} (default 1,16). */
+  private static final int[] BATCHES =
+      java.util.Arrays.stream(System.getProperty("sluice.bench.batches", "1,16").split(","))
+          .mapToInt(Integer::parseInt)
+          .toArray();
+
   public static void main(String[] args) throws Exception {
     int rows = args.length > 0 ? Integer.parseInt(args[0]) : 8960;
     int cols = args.length > 1 ? Integer.parseInt(args[1]) : 1536;
@@ -62,7 +68,7 @@ public final class MatMulBench {
         MemorySegment off = arena.allocate(heap.data().byteSize(), 64);
         off.copyFrom(heap.data());
         GgufTensor w = new GgufTensor(heap.name(), type, heap.shape(), off);
-        for (int batch : new int[] {1, 16}) {
+        for (int batch : BATCHES) {
           float[] x = QuantTestData.gaussian(batch * cols, 2);
           float[] out = new float[batch * rows];
           for (boolean fast : withReference ? new boolean[] {false, true} : new boolean[] {true}) {
