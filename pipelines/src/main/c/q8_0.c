@@ -2,28 +2,30 @@
  * Q8_0 and Q4_0 weights times q8_0-quantized activations, AVX-512 BW/VL/VNNI
  * (docs/kernels.md, "Native VNNI kernels: Q8_0 and Q4_0").
  *
- * Layout of the work: a "row pair" (rows a and b of the weights, b == a for a lone last row) fills
- * one 512-bit register per 32-column block: bytes 0..31 row a, 32..63 row b. The activations of a
- * token block (32 int8) are broadcast to both halves, so one vpdpbusd gives 8 int32 lanes per row,
- * lane l = sum of the products of the block's elements 4l..4l+3: llama.cpp's mul_sum_i8_pairs
- * lanes. Each lane is then converted to float and accumulated with one FMA by d_w * d_x across the
- * blocks, and the 8 lanes of a row are summed at the end in the order of ggml's hsum_float_8, which
- * is exactly the float arithmetic of ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 (AVX2) and of
- * llamafile's tinyBLAS_Q0_AVX, per token.
+ * Numerics: per (row, token, 32-column block) one vpdpbusd gives 8 int32 lanes, lane l = the sum
+ * of the products of the block's elements 4l..4l+3 (llama.cpp's mul_sum_i8_pairs lanes); each lane
+ * is converted to float and accumulated with one FMA by d_w * d_x over the blocks in order, and the
+ * 8 lanes are summed at the end in the order of ggml's hsum_float_8. That is exactly the float
+ * arithmetic of ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 (AVX2) and of llamafile's
+ * tinyBLAS_Q0_AVX, per token, and it does not depend on where the lanes sit in a register: so
+ * both kernels below give a token bit-identical results whatever T and the row range.
  *
  * vpdpbusd multiplies unsigned by signed bytes. The activations stay signed; the weights are made
- * unsigned (Q8_0: w ^ 0x80 = w + 128; Q4_0: the raw nibble n = w + 8) and the excess
- * (128 resp. 8 times the sum of the 4 activations of the lane) is subtracted by starting each lane
- * from its negation, computed once per token and block. The lane integers are exact, so the result
- * is the same as with signed weights.
+ * unsigned (Q8_0: w ^ 0x80 = w + 128; Q4_0: the raw nibble n = w + 8) and each lane starts from
+ * minus the excess (128 resp. 8 times the sum of its 4 activations), computed once per token and
+ * block with one more vpdpbusd. The lane integers are exact.
  *
- * Register tiles: R row pairs x TT tokens of float accumulators; each weight register feeds TT
- * tokens and each activation register R row pairs. A token's arithmetic is the same whatever tile
- * it lands in (same lane values, same FMA order over the blocks, same final sum), so results are
- * bit-identical for a token whatever T and the row range (batch invariance).
+ * - T = 1 (and the last token of an odd T): "row pairs", rows a and b in the two halves of a
+ *   512-bit register, the token's block broadcast to both; memory-bound, with a software prefetch
+ *   of the next tile's rows.
+ * - T >= 2: token pairs. A register holds one row's block against two tokens (lane 2k token t0's
+ *   group k, lane 2k + 1 token t1's; the activations are stored interleaved that way in scratch,
+ *   the weight groups duplicated by one vpermd), so the scale alternates between two values, one
+ *   64-bit broadcast load. Tiles of 4 rows x 4 pairs: each weight register feeds 8 tokens.
  *
- * Memory: reads only the rows [r0, r1) of w, x[0 .. T*cols), writes out's rows [r0, r1) of the T
- * tokens and scratch (T*cols bytes of int8 activations, then T*cols/32 floats of scales).
+ * Memory: reads only the rows [r0, r1) of w (prefetches included) and x[0 .. T*cols), writes out's
+ * rows [r0, r1) of the T tokens and scratch (T*cols bytes of int8 activations, then T*cols/32
+ * floats of scales).
  */
 #include <immintrin.h>
 #include <string.h>
