@@ -2,30 +2,31 @@
  * Q8_0 and Q4_0 weights times q8_0-quantized activations, AVX-512 BW/VL/VNNI
  * (docs/kernels.md, "Native VNNI kernels: Q8_0 and Q4_0").
  *
- * Numerics: per (row, token, 32-column block) one vpdpbusd gives 8 int32 lanes, lane l = the sum
- * of the products of the block's elements 4l..4l+3 (llama.cpp's mul_sum_i8_pairs lanes); each lane
- * is converted to float and accumulated with one FMA by d_w * d_x over the blocks in order, and the
- * 8 lanes are summed at the end in the order of ggml's hsum_float_8. That is exactly the float
- * arithmetic of ggml_vec_dot_q8_0_q8_0 / ggml_vec_dot_q4_0_q8_0 (AVX2) and of llamafile's
- * tinyBLAS_Q0_AVX, per token, and it does not depend on where the lanes sit in a register: so
- * both kernels below give a token bit-identical results whatever T and the row range.
+ * Numerics: the activations are quantized as ggml does (quantize_row_q8_0), and the integer
+ * products are exact. Per (row, token, 32-column block) the 32 products are summed into 4 int32
+ * lanes, lane k = the products of elements 4k..4k+3 and 16+4k..16+4k+3 (two of llama.cpp's
+ * mul_sum_i8_pairs lanes added as integers); each lane is converted to float and accumulated
+ * with one FMA by d_w * d_x over the blocks in order; the result is (a0 + a2) + (a1 + a3).
+ * llama.cpp keeps 8 lanes (one FMA per 4 products): the last bits differ, the error against
+ * exact arithmetic is the same or smaller, and half the FMAs buy 1.4x in the batched kernel.
+ * These lane values do not depend on where the lanes sit in a register, so both kernels below
+ * give a token bit-identical results whatever T and the row range.
  *
  * vpdpbusd multiplies unsigned by signed bytes. The activations stay signed; the weights are made
  * unsigned (Q8_0: w ^ 0x80 = w + 128; Q4_0: the raw nibble n = w + 8) and each lane starts from
- * minus the excess (128 resp. 8 times the sum of its 4 activations), computed once per token and
- * block with one more vpdpbusd. The lane integers are exact.
+ * minus the excess (128 resp. 8 times the sum of its activations), computed once per token and
+ * block with vpdpbusd against a constant.
  *
- * - T = 1 (and the last token of an odd T): "row pairs", rows a and b in the two halves of a
- *   512-bit register, the token's block broadcast to both; memory-bound, with a software prefetch
- *   of the next tile's rows.
- * - T >= 2: token pairs. A register holds one row's block against two tokens (lane 2k token t0's
- *   group k, lane 2k + 1 token t1's; the activations are stored interleaved that way in scratch,
- *   the weight groups duplicated by one vpermd), so the scale alternates between two values, one
- *   64-bit broadcast load. Tiles of 4 rows x 4 pairs: each weight register feeds 8 tokens.
+ * - T = 1 (and tokens that do not fill a quad): "row pairs", rows a and b in the two halves of a
+ *   512-bit register, the token's block broadcast to both; a second vpdpbusd with both operands'
+ *   128-bit lanes swapped adds groups 4..7 onto 0..3. Memory-bound, with software prefetch.
+ * - T >= 2: token quads. Per row, 4 tokens and block, two vpdpbusd (groups 0..3, then 4..7 of the
+ *   four tokens, interleaved that way in scratch; the weight groups spread by vpermd) into one
+ *   accumulator, one conversion and one FMA for 128 products. Tiles of 4 rows x 2 quads.
  *
  * Memory: reads only the rows [r0, r1) of w (prefetches included) and x[0 .. T*cols), writes out's
- * rows [r0, r1) of the T tokens and scratch (T*cols bytes of int8 activations, then T*cols/32
- * floats of scales).
+ * rows [r0, r1) of the T tokens and scratch (the int8 activations, a padded last quad when it
+ * fits, then the block scales).
  */
 #include <immintrin.h>
 #include <string.h>
@@ -66,26 +67,34 @@ static inline __m256i quantize_block(const float *x, float *d) {
 
 /*
  * Quantizes the T activation rows into scratch:
- * - tokens 2p and 2p + 1 (p < T / 2) as a pair at xq + 2p * cols, each block 64 bytes with the
- *   two tokens' 4-byte groups interleaved (t0 g0, t1 g0, t0 g1, t1 g1, ..., t1 g7): the lane
- *   order of the pair kernel;
- * - the last token of an odd T plainly at xq + (T - 1) * cols (32 bytes per block);
+ * - tokens 4q .. 4q + 3 (4q < tq) as a quad at xq + 4q * cols, 128 bytes per block: two 64-byte
+ *   vectors m = 0, 1, where 32-bit lane 8h + 2k + u holds group 4m + k of token 4q + 2h + u (the
+ *   lane order of the quad kernel); tokens from T on (a padded last quad) are zeros;
+ * - the other tokens (tq <= t < T) plainly at xq + t * cols (32 bytes per block);
  * - the scales block-major, xd[b * T + t], so a tile's tokens are contiguous.
  */
-static void quantize(const float *x, int32_t T, int32_t cols, int8_t *xq, float *xd) {
+static void quantize(const float *x, int32_t T, int32_t tq, int32_t cols, int8_t *xq, float *xd) {
   const int nb = cols / QK;
-  const __m512i mix = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  for (int32_t t = 0; t + 1 < T; t += 2) {
+  /* from the four tokens' blocks (as 2 x 2 registers: tokens 0, 1 and 2, 3) to the two vectors */
+  const __m512i m0 = _mm512_set_epi32(27, 11, 26, 10, 25, 9, 24, 8, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i m1 = _mm512_set_epi32(31, 15, 30, 14, 29, 13, 28, 12, 23, 7, 22, 6, 21, 5, 20, 4);
+  for (int32_t t = 0; t < tq; t += 4) {
     int8_t *dst = xq + (int64_t)t * cols;
     for (int b = 0; b < nb; b++) {
-      __m256i q0 = quantize_block(x + (int64_t)t * cols + b * QK, &xd[(int64_t)b * T + t]);
-      __m256i q1 = quantize_block(x + (int64_t)(t + 1) * cols + b * QK, &xd[(int64_t)b * T + t + 1]);
-      _mm512_store_si512(dst + 64 * b, _mm512_permutex2var_epi32(_mm512_castsi256_si512(q0), mix,
-                                                                 _mm512_castsi256_si512(q1)));
+      __m256i q[4];
+      for (int u = 0; u < 4; u++) {
+        q[u] = t + u < T ? quantize_block(x + (int64_t)(t + u) * cols + b * QK,
+                                          &xd[(int64_t)b * T + t + u])
+                         : _mm256_setzero_si256(); /* padding of the last quad */
+      }
+      /* A = tokens 0 | 2 (256-bit halves), B = tokens 1 | 3 */
+      __m512i A = _mm512_inserti64x4(_mm512_castsi256_si512(q[0]), q[2], 1);
+      __m512i B = _mm512_inserti64x4(_mm512_castsi256_si512(q[1]), q[3], 1);
+      _mm512_store_si512(dst + 128 * b, _mm512_permutex2var_epi32(A, m0, B));
+      _mm512_store_si512(dst + 128 * b + 64, _mm512_permutex2var_epi32(A, m1, B));
     }
   }
-  if (T & 1) {
-    int32_t t = T - 1;
+  for (int32_t t = tq; t < T; t++) {
     for (int b = 0; b < nb; b++) {
       _mm256_store_si256((__m256i *)(xq + (int64_t)t * cols + b * QK),
                          quantize_block(x + (int64_t)t * cols + b * QK, &xd[(int64_t)b * T + t]));
@@ -93,32 +102,15 @@ static void quantize(const float *x, int32_t T, int32_t cols, int8_t *xq, float 
   }
 }
 
-/* ggml's hsum_float_8 of the 8 lanes of one row: ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)). */
-static inline float hsum8(__m256 v) {
-  __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
-  r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+/* The sum of the 4 accumulator lanes a0..a3 of a result: (a0 + a2) + (a1 + a3). */
+static inline float hsum4(__m128 v) {
+  __m128 r = _mm_add_ps(v, _mm_movehl_ps(v, v));
   r = _mm_add_ss(r, _mm_movehdup_ps(r));
   return _mm_cvtss_f32(r);
 }
 
-static inline __m256 upper_ps(__m512 v) {
-  return _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
-}
-
-/*
- * The 8 bytes at p repeated over a 512-bit register, as a load (vbroadcastsd zmm, m64): written
- * as asm because GCC otherwise forwards the preceding vector store into register shuffles, which
- * compete with vpdpbusd and FMA for their ports.
- */
-static inline __m512 broadcast64(const float *p) {
-  __m512 r;
-  __asm__("vbroadcastsd %1, %0" : "=v"(r) : "m"(*(const char(*)[8])p));
-  return r;
-}
-
-#define SCALE_CHUNK 32 /* blocks whose scales the batched kernel computes ahead */
-#define MAX_R 6        /* the most rows of a pair-kernel tile */
-#define MAX_P 4        /* the most token pairs of a pair-kernel tile */
+#define MAX_R 6        /* the most rows of a quad-kernel tile */
+#define MAX_Q 2        /* the most token quads of a quad-kernel tile */
 
 typedef struct {
   const uint8_t *w;     /* row 0 of the weights */
@@ -148,9 +140,10 @@ static inline __attribute__((always_inline)) void prefetch_part(const args_t *a,
 }
 
 /*
- * Single-token kernel (T = 1, and the last token of an odd T): R row pairs (rows ra[i], rb[i]),
+ * Single-token kernel (T = 1, and tokens outside the quads): R row pairs (rows ra[i], rb[i]),
  * one register per pair and block (row a in the low 256 bits, row b in the high), the activation
- * block broadcast to both halves.
+ * block broadcast to both halves. Lanes 0..3 of each half end with the merged sums (4..7 repeat
+ * them).
  */
 static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int kind, int R,
                                                             const int32_t *ra, const int32_t *rb,
@@ -175,8 +168,12 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
   const int64_t pf_step = pf ? ((2 * R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
     if (pf) prefetch_part(a, pf, pf_step, b);
+    /* xv: the block in both halves; xs: its groups 4..7, 0..3 (128-bit lanes swapped), so that the
+     * second vpdpbusd adds group k + 4 into the lane of group k */
     __m512i xv = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(xq + b * QK)));
-    __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
+    __m512i xs = _mm512_shuffle_i32x4(xv, xv, 0xB1);
+    __m512i nc = _mm512_sub_epi32(
+        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, off, xv), off, xs));
     __m512 dx = _mm512_set1_ps(xd[b * T]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -197,141 +194,138 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
         wv = _mm512_mask_srli_epi16(wv, 0xFF00FF00u, wv, 4);
         wv = _mm512_and_si512(wv, lo4);
       }
+      __m512i ws = _mm512_shuffle_i32x4(wv, wv, 0xB1);
       __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(load_u16(qa))),
                                           _mm_set1_epi16(load_u16(qb)), 1);
       __m512 s = _mm512_mul_ps(_mm512_cvtph_ps(h), dx);
-      __m512i sum = _mm512_dpbusd_epi32(nc, wv, xv);
+      __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nc, wv, xv), ws, xs);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i]);
     }
   }
   float *o = a->out + (int64_t)t * a->out_stride;
 #pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
-    o[ra[i]] = hsum8(_mm512_castps512_ps256(acc[i]));
-    if (rb[i] != ra[i]) o[rb[i]] = hsum8(upper_ps(acc[i]));
+    o[ra[i]] = hsum4(_mm512_castps512_ps128(acc[i]));
+    if (rb[i] != ra[i]) o[rb[i]] = hsum4(_mm512_extractf32x4_ps(acc[i], 2));
   }
 }
 
 /*
- * Token-pair kernel (T >= 2): R rows from r x P token pairs from pair p0. A register holds one
- * row's block against one token pair: 32-bit lane 2k is token t0's group k, lane 2k + 1 token
- * t1's, the weight groups duplicated to match. The scale d_w * d_x then alternates between two
- * values across the lanes, which a 64-bit broadcast load provides; so per 64 products the port
- * pair that does vpdpbusd and FMA sees only those two (the float multiply of the scales is one
- * 256-bit operation per row and block, for all tokens of the tile).
+ * Quad kernel (T >= 4): R rows from r x Q token quads from quad q0. Per row, quad and block two
+ * vpdpbusd into one accumulator: the first against the groups 0..3 of the four tokens, the second
+ * against the groups 4..7 (lane 8h + 2k + u: token 2h + u of the quad, groups k and k + 4), then one
+ * conversion and one FMA for 128 products. The scale alternates per lane between the quad's tokens
+ * (one vpermps of the row's scales for the tile's 8 tokens).
  */
-static inline __attribute__((always_inline)) void tile_pairs(const args_t *a, int kind, int R,
-                                                             int P, int32_t r, int32_t p0,
+static inline __attribute__((always_inline)) void tile_quads(const args_t *a, int kind, int R,
+                                                             int Q, int32_t r, int32_t q0,
                                                              const uint8_t *pf) {
   const int bytes = kind == KIND_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
   const __m512i zero = _mm512_setzero_si512();
   const __m512i off = _mm512_set1_epi8(kind == KIND_Q8_0 ? (char)0x80 : 8);
   const __m256i off256 = _mm256_set1_epi8((char)0x80);
-  const __m512i lo4 = _mm512_set1_epi8(0x0F);
-  /* Q8_0: dword k of the block to lanes 2k, 2k + 1; Q4_0: dword k (nibble groups k and 4 + k) to
-   * lanes 2k, 2k + 1 and 8 + 2k, 9 + 2k, the upper half then shifted to the high nibbles */
-  const __m512i dup8 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
-  const __m512i dup4 = _mm512_set_epi32(3, 3, 2, 2, 1, 1, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m256i lo4 = _mm256_set1_epi8(0x0F);
+  /* weight groups k (resp. 4 + k) to lanes 8h + 2k + u */
+  const __m512i wsel0 = _mm512_set_epi32(3, 3, 2, 2, 1, 1, 0, 0, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i wsel1 = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 7, 7, 6, 6, 5, 5, 4, 4);
+  /* scale of token 4j + 2h + u at lane 8h + 2k + u */
+  const __m512i ssel0 = _mm512_set_epi32(3, 2, 3, 2, 3, 2, 3, 2, 1, 0, 1, 0, 1, 0, 1, 0);
+  const __m512i ssel1 = _mm512_set_epi32(7, 6, 7, 6, 7, 6, 7, 6, 5, 4, 5, 4, 5, 4, 5, 4);
   const int nb = a->nb;
   const int64_t T = a->T;
-  const int32_t t0 = 2 * p0;
-  const __mmask8 dmask = (__mmask8)((1u << (2 * P)) - 1);
+  const int32_t t0 = 4 * q0;
+  const int real = T - t0 < 4 * Q ? (int)(T - t0) : 4 * Q; /* tokens of the tile below T */
+  const __mmask8 dmask = (__mmask8)((1u << real) - 1);
   const int8_t *xp = a->xq + (int64_t)t0 * a->cols;
   const float *xd = a->xd + t0;
   const uint8_t *pw = a->w + (int64_t)r * a->row_bytes;
-  __m512 acc[MAX_R][MAX_P];
-  /* the scales d_w * d_x of a chunk of blocks, computed ahead: a broadcast load right after the
-   * store it reads waits for store forwarding (that cost a third of the speed) */
-  float sbuf[SCALE_CHUNK][MAX_R][8] __attribute__((aligned(32)));
+  __m512 acc[MAX_R][MAX_Q];
 #pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
-#pragma GCC unroll 4
-    for (int j = 0; j < P; j++) acc[i][j] = _mm512_setzero_ps();
+#pragma GCC unroll 2
+    for (int j = 0; j < Q; j++) acc[i][j] = _mm512_setzero_ps();
   }
   const int64_t pf_step = pf ? ((R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
-    if (b % SCALE_CHUNK == 0) {
-      for (int c = 0; c < SCALE_CHUNK && b + c < nb; c++) {
-        __m256 dx = _mm256_maskz_loadu_ps(dmask, xd + (b + c) * T);
-#pragma GCC unroll 6
-        for (int i = 0; i < R; i++) {
-          const uint8_t *q = pw + i * a->row_bytes + (int64_t)(b + c) * bytes;
-          _mm256_store_ps(sbuf[c][i], _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16(load_u16(q))), dx));
-        }
-      }
-    }
-    const int c = b % SCALE_CHUNK;
     if (pf) prefetch_part(a, pf, pf_step, b);
-    __m512i xv[MAX_P], nc[MAX_P];
-#pragma GCC unroll 4
-    for (int j = 0; j < P; j++) {
-      xv[j] = _mm512_load_si512(xp + (int64_t)j * 2 * a->cols + 64 * b);
-      nc[j] = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv[j]));
+    __m256 dx = _mm256_maskz_loadu_ps(dmask, xd + b * T);
+    __m512i x0[MAX_Q], x1[MAX_Q], nc[MAX_Q];
+#pragma GCC unroll 2
+    for (int j = 0; j < Q; j++) {
+      x0[j] = _mm512_load_si512(xp + (int64_t)j * 4 * a->cols + 128 * b);
+      x1[j] = _mm512_load_si512(xp + (int64_t)j * 4 * a->cols + 128 * b + 64);
+      nc[j] = _mm512_sub_epi32(
+          zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, off, x0[j]), off, x1[j]));
     }
 #pragma GCC unroll 6
     for (int i = 0; i < R; i++) {
       const uint8_t *q = pw + i * a->row_bytes + (int64_t)b * bytes;
-      __m512i wv;
+      __m256i w8;
       if (kind == KIND_Q8_0) {
-        __m256i w8 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), off256);
-        wv = _mm512_permutexvar_epi32(dup8, _mm512_castsi256_si512(w8));
+        w8 = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(q + 2)), off256);
       } else {
-        wv = _mm512_permutexvar_epi32(
-            dup4, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(q + 2))));
-        wv = _mm512_mask_srli_epi16(wv, 0xFFFF0000u, wv, 4);
-        wv = _mm512_and_si512(wv, lo4);
+        __m128i n = _mm_loadu_si128((const __m128i *)(q + 2));
+        w8 = _mm256_and_si256(
+            _mm256_inserti128_si256(_mm256_castsi128_si256(n), _mm_srli_epi16(n, 4), 1), lo4);
       }
-#pragma GCC unroll 4
-      for (int j = 0; j < P; j++) {
-        __m512 s = broadcast64(&sbuf[c][i][2 * j]);
-        __m512i sum = _mm512_dpbusd_epi32(nc[j], wv, xv[j]);
+      __m512i w0 = _mm512_permutexvar_epi32(wsel0, _mm512_castsi256_si512(w8));
+      __m512i w1 = _mm512_permutexvar_epi32(wsel1, _mm512_castsi256_si512(w8));
+      __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16(load_u16(q)));
+      __m512 srow = _mm512_castps256_ps512(_mm256_mul_ps(dw, dx));
+#pragma GCC unroll 2
+      for (int j = 0; j < Q; j++) {
+        __m512 s = _mm512_permutexvar_ps(j == 0 ? ssel0 : ssel1, srow);
+        __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nc[j], w0, x0[j]), w1, x1[j]);
         acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i][j]);
       }
     }
   }
-  const __m512i unmix = _mm512_set_epi32(15, 13, 11, 9, 7, 5, 3, 1, 14, 12, 10, 8, 6, 4, 2, 0);
+  /* lanes 8h + 2k + u to token 2h + u's four lanes k = 0..3, one 128-bit lane per token */
+  const __m512i unmix = _mm512_set_epi32(15, 13, 11, 9, 14, 12, 10, 8, 7, 5, 3, 1, 6, 4, 2, 0);
 #pragma GCC unroll 6
   for (int i = 0; i < R; i++) {
-#pragma GCC unroll 4
-    for (int j = 0; j < P; j++) {
+#pragma GCC unroll 2
+    for (int j = 0; j < Q; j++) {
       __m512 v = _mm512_permutexvar_ps(unmix, acc[i][j]);
-      a->out[(int64_t)(t0 + 2 * j) * a->out_stride + r + i] = hsum8(_mm512_castps512_ps256(v));
-      a->out[(int64_t)(t0 + 2 * j + 1) * a->out_stride + r + i] = hsum8(upper_ps(v));
+      float *o = a->out + (int64_t)(t0 + 4 * j) * a->out_stride + r + i;
+      o[0] = hsum4(_mm512_castps512_ps128(v));
+      if (4 * j + 1 < real) o[a->out_stride] = hsum4(_mm512_extractf32x4_ps(v, 1));
+      if (4 * j + 2 < real) o[2 * a->out_stride] = hsum4(_mm512_extractf32x4_ps(v, 2));
+      if (4 * j + 3 < real) o[3 * a->out_stride] = hsum4(_mm512_extractf32x4_ps(v, 3));
     }
   }
 }
 
 typedef void (*rows_fn)(const args_t *, const int32_t *, const int32_t *, int, const uint8_t *);
-typedef void (*pairs_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
+typedef void (*quads_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
 
 #define ROWS_FN(K, R)                                                                          \
   static void rows_##K##_##R(const args_t *a, const int32_t *ra, const int32_t *rb, int t,     \
                              const uint8_t *pf) {                                              \
     tile_rows(a, K, R, ra, rb, t, pf);                                                         \
   }
-#define PAIRS_FN(K, R, P)                                                                      \
-  static void pairs_##K##_##R##_##P(const args_t *a, int32_t r, int32_t p0, const uint8_t *pf) { \
-    tile_pairs(a, K, R, P, r, p0, pf);                                                         \
+#define QUADS_FN(K, R, Q)                                                                        \
+  static void quads_##K##_##R##_##Q(const args_t *a, int32_t r, int32_t q0, const uint8_t *pf) { \
+    tile_quads(a, K, R, Q, r, q0, pf);                                                           \
   }
-#define PAIRS_R(K, R) \
-  PAIRS_FN(K, R, 1) PAIRS_FN(K, R, 2) PAIRS_FN(K, R, 3) PAIRS_FN(K, R, 4)
+#define QUADS_R(K, R) QUADS_FN(K, R, 1) QUADS_FN(K, R, 2)
 #define KERNELS(K)                                                                           \
-  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4) PAIRS_R(K, 1) PAIRS_R(K, 2)         \
-  PAIRS_R(K, 3) PAIRS_R(K, 4) PAIRS_R(K, 5) PAIRS_R(K, 6)
+  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4) QUADS_R(K, 1) QUADS_R(K, 2)         \
+  QUADS_R(K, 3) QUADS_R(K, 4) QUADS_R(K, 5) QUADS_R(K, 6)
 
 KERNELS(0)
 KERNELS(1)
 
 static const rows_fn ROWS[2][4] = {{rows_0_1, rows_0_2, rows_0_3, rows_0_4},
                                    {rows_1_1, rows_1_2, rows_1_3, rows_1_4}};
-#define P4(K, R) {pairs_##K##_##R##_1, pairs_##K##_##R##_2, pairs_##K##_##R##_3, pairs_##K##_##R##_4}
-/* [kind][R - 1][P - 1] */
-static const pairs_fn PAIRS[2][MAX_R][MAX_P] = {
-    {P4(0, 1), P4(0, 2), P4(0, 3), P4(0, 4), P4(0, 5), P4(0, 6)},
-    {P4(1, 1), P4(1, 2), P4(1, 3), P4(1, 4), P4(1, 5), P4(1, 6)}};
+#define Q2(K, R) {quads_##K##_##R##_1, quads_##K##_##R##_2}
+/* [kind][R - 1][Q - 1] */
+static const quads_fn QUADS[2][MAX_R][MAX_Q] = {
+    {Q2(0, 1), Q2(0, 2), Q2(0, 3), Q2(0, 4), Q2(0, 5), Q2(0, 6)},
+    {Q2(1, 1), Q2(1, 2), Q2(1, 3), Q2(1, 4), Q2(1, 5), Q2(1, 6)}};
 
-#define ROW_TILE 4  /* rows per pair-kernel tile */
-#define PAIR_TILE 4 /* token pairs per pair-kernel tile */
+#define ROW_TILE 4  /* rows per quad-kernel tile */
+#define QUAD_TILE 2 /* token quads per quad-kernel tile (the row scales of 8 tokens: one ymm) */
 
 /* Single token t over rows [r, r + n): row pairs, up to 4 pairs per tile. */
 static void single_token(int kind, const args_t *a, int32_t r, int32_t n, int32_t t, int pf) {
@@ -362,23 +356,31 @@ static void matmul(int kind, const uint8_t *w, int64_t row_bytes, int32_t cols, 
                    uint8_t *scratch) {
   size_t n = (size_t)T * (size_t)cols;
   int8_t *xq = (int8_t *)scratch;
-  float *xd = (float *)(scratch + ((n + 63) & ~(size_t)63));
-  quantize(x, T, cols, xq, xd);
+  /* Tokens in quads of 4 (T >= 2), the last quad padded when its 4 * cols bytes still fit in
+   * scratch; otherwise the last T % 4 tokens one by one. */
+  int32_t quads = T / 4;
+  if (T > 1 && T % 4 != 0 &&
+      ((size_t)(quads + 1) * 4 * cols + 63) / 64 * 64 + n / QK * sizeof(float) <=
+          SLUICE_SCRATCH_BYTES(cols, T)) {
+    quads++;
+  }
+  float *xd = (float *)(scratch + (((size_t)quads * 4 * cols > n ? (size_t)quads * 4 * cols : n) + 63) / 64 * 64);
+  quantize(x, T, 4 * quads, cols, xq, xd);
   args_t a = {w,  row_bytes, cols / QK,  cols, T, xq, xd, out, out_stride,
               w + (int64_t)r1 * row_bytes};
   if (T == 1) {
     single_token(kind, &a, r0, r1 - r0, 0, 1);
     return;
   }
-  const int32_t pairs = T / 2;
   for (int32_t r = r0; r < r1; r += ROW_TILE) {
     int R = r1 - r < ROW_TILE ? r1 - r : ROW_TILE;
     const uint8_t *next = w + (int64_t)(r + ROW_TILE) * row_bytes;
-    for (int32_t p = 0; p < pairs; p += PAIR_TILE) {
-      int P = pairs - p < PAIR_TILE ? pairs - p : PAIR_TILE;
-      PAIRS[kind][R - 1][P - 1](&a, r, p, p == 0 && next < a.end ? next : 0);
+    for (int32_t q = 0; q < quads; q += QUAD_TILE) {
+      int Q = quads - q < QUAD_TILE ? quads - q : QUAD_TILE;
+      QUADS[kind][R - 1][Q - 1](&a, r, q, q == 0 && next < a.end ? next : 0);
     }
-    if (T & 1) single_token(kind, &a, r, R, T - 1, 0);
+    /* the last T % 4 tokens (all of them for T < 4) one by one, on these rows while in cache */
+    for (int32_t t = 4 * quads; t < T; t++) single_token(kind, &a, r, R, t, quads == 0 && t == 0);
   }
 }
 
