@@ -18,8 +18,8 @@
  * block with vpdpbusd against a constant.
  *
  * - T = 1 (and tokens that do not fill a quad): "row pairs", rows a and b in the two halves of a
- *   512-bit register, the token's block broadcast to both; a second vpdpbusd with both operands'
- *   128-bit lanes swapped adds groups 4..7 onto 0..3. Memory-bound, with software prefetch.
+ *   512-bit register, the token's block broadcast to both; the 8 lanes of each row are folded to
+ *   4 (128-bit lanes swapped and added). Memory-bound, with software prefetch.
  * - T >= 2: token quads. Per row, 4 tokens and block, two vpdpbusd (groups 0..3, then 4..7 of the
  *   four tokens, interleaved that way in scratch; the weight groups spread by vpermd) into one
  *   accumulator, one conversion and one FMA for 128 products. Tiles of 4 rows x 2 quads.
@@ -168,12 +168,8 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
   const int64_t pf_step = pf ? ((2 * R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
     if (pf) prefetch_part(a, pf, pf_step, b);
-    /* xv: the block in both halves; xs: its groups 4..7, 0..3 (128-bit lanes swapped), so that the
-     * second vpdpbusd adds group k + 4 into the lane of group k */
     __m512i xv = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(xq + b * QK)));
-    __m512i xs = _mm512_shuffle_i32x4(xv, xv, 0xB1);
-    __m512i nc = _mm512_sub_epi32(
-        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, off, xv), off, xs));
+    __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
     __m512 dx = _mm512_set1_ps(xd[b * T]);
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++) {
@@ -194,11 +190,12 @@ static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int
         wv = _mm512_mask_srli_epi16(wv, 0xFF00FF00u, wv, 4);
         wv = _mm512_and_si512(wv, lo4);
       }
-      __m512i ws = _mm512_shuffle_i32x4(wv, wv, 0xB1);
       __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(load_u16(qa))),
                                           _mm_set1_epi16(load_u16(qb)), 1);
       __m512 s = _mm512_mul_ps(_mm512_cvtph_ps(h), dx);
-      __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nc, wv, xv), ws, xs);
+      /* 8 lanes per row, then lanes k + 4 added onto k (128-bit lanes swapped): exact integers */
+      __m512i sum = _mm512_dpbusd_epi32(nc, wv, xv);
+      sum = _mm512_add_epi32(sum, _mm512_shuffle_i32x4(sum, sum, 0xB1));
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i]);
     }
   }
