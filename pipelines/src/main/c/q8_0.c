@@ -17,9 +17,8 @@
  * minus the excess (128 resp. 8 times the sum of its activations), computed once per token and
  * block with vpdpbusd against a constant.
  *
- * - T = 1 (and tokens that do not fill a quad): "row pairs", rows a and b in the two halves of a
- *   512-bit register, the token's block broadcast to both; the 8 lanes of each row are folded to
- *   4 (128-bit lanes swapped and added). Memory-bound, with software prefetch.
+ * - T = 1 (and tokens that do not fill a quad): row quads, 4 rows' groups 0..3 in one register and
+ *   groups 4..7 in another, two vpdpbusd into one accumulator. Memory-bound, software prefetch.
  * - T >= 2: token quads. Per row, 4 tokens and block, two vpdpbusd (groups 0..3, then 4..7 of the
  *   four tokens, interleaved that way in scratch; the weight groups spread by vpermd) into one
  *   accumulator, one conversion and one FMA for 128 products. Tiles of 4 rows x 2 quads.
@@ -140,70 +139,81 @@ static inline __attribute__((always_inline)) void prefetch_part(const args_t *a,
 }
 
 /*
- * Single-token kernel (T = 1, and tokens outside the quads): R row pairs (rows ra[i], rb[i]),
- * one register per pair and block (row a in the low 256 bits, row b in the high), the activation
- * block broadcast to both halves. Lanes 0..3 of each half end with the merged sums (4..7 repeat
- * them).
+ * Single-token kernel (T = 1, and tokens outside the quads): R "row quads" (4 consecutive rows,
+ * the last repeated past the range's end). Per row quad and block two registers, the 16 bytes of
+ * groups 0..3 of the four rows and those of groups 4..7, against the token's groups 0..3 resp.
+ * 4..7 repeated 4 times, with two vpdpbusd into one accumulator: lane 4j + k of row j holds the
+ * merged lane k, exactly as in the quad kernel, for one conversion and one FMA per 128 products.
  */
 static inline __attribute__((always_inline)) void tile_rows(const args_t *a, int kind, int R,
-                                                            const int32_t *ra, const int32_t *rb,
-                                                            int t, const uint8_t *pf) {
+                                                            int32_t r, int32_t end, int t,
+                                                            const uint8_t *pf) {
   const int bytes = kind == KIND_Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
   const __m512i zero = _mm512_setzero_si512();
   /* the unsigned offset of the weights, as the unsigned operand of vpdpbusd */
   const __m512i off = _mm512_set1_epi8(kind == KIND_Q8_0 ? (char)0x80 : 8);
   const __m512i lo4 = _mm512_set1_epi8(0x0F);
-  const uint8_t *pa[4], *pb[4];
-  __m512 acc[4];
-#pragma GCC unroll 6
+  const __m512i spread = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+  const uint8_t *p[2][4];
+  __m512 acc[2];
+#pragma GCC unroll 2
   for (int i = 0; i < R; i++) {
-    pa[i] = a->w + (int64_t)ra[i] * a->row_bytes;
-    pb[i] = a->w + (int64_t)rb[i] * a->row_bytes;
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+      int32_t row = r + 4 * i + j < end ? r + 4 * i + j : end - 1;
+      p[i][j] = a->w + (int64_t)row * a->row_bytes;
+    }
     acc[i] = _mm512_setzero_ps();
   }
   const int8_t *xq = a->xq + (int64_t)t * a->cols;
   const float *xd = a->xd + t;
   const int nb = a->nb;
   const int64_t T = a->T;
-  const int64_t pf_step = pf ? ((2 * R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
+  const int64_t pf_step = pf ? ((4 * R * a->row_bytes + nb - 1) / nb + 63) & ~(int64_t)63 : 0;
   for (int b = 0; b < nb; b++) {
     if (pf) prefetch_part(a, pf, pf_step, b);
-    __m512i xv = _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(xq + b * QK)));
-    __m512i nc = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, off, xv));
-    __m512 dx = _mm512_set1_ps(xd[b * T]);
-#pragma GCC unroll 4
+    __m512i x0 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)(xq + b * QK)));
+    __m512i x1 = _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)(xq + b * QK + 16)));
+    __m512i nc = _mm512_sub_epi32(
+        zero, _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(zero, off, x0), off, x1));
+    __m128 dx = _mm_set1_ps(xd[b * T]);
+#pragma GCC unroll 2
     for (int i = 0; i < R; i++) {
-      const uint8_t *qa = pa[i] + (int64_t)b * bytes;
-      const uint8_t *qb = pb[i] + (int64_t)b * bytes;
-      __m512i wv;
+      const uint8_t *q0 = p[i][0] + (int64_t)b * bytes, *q1 = p[i][1] + (int64_t)b * bytes;
+      const uint8_t *q2 = p[i][2] + (int64_t)b * bytes, *q3 = p[i][3] + (int64_t)b * bytes;
+      __m512i w0, w1;
       if (kind == KIND_Q8_0) {
-        wv = _mm512_inserti64x4(
-            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(qa + 2))),
-            _mm256_loadu_si256((const __m256i *)(qb + 2)), 1);
-        wv = _mm512_xor_si512(wv, off);
+        __m512i ab = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q0 + 2))),
+            _mm256_loadu_si256((const __m256i *)(q1 + 2)), 1);
+        __m512i cd = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(q2 + 2))),
+            _mm256_loadu_si256((const __m256i *)(q3 + 2)), 1);
+        w0 = _mm512_xor_si512(_mm512_shuffle_i64x2(ab, cd, 0x88), off); /* 128-bit lanes 0, 2 */
+        w1 = _mm512_xor_si512(_mm512_shuffle_i64x2(ab, cd, 0xDD), off); /* 128-bit lanes 1, 3 */
       } else {
-        /* 128-bit lanes: row a, row a, row b, row b; then lanes 1 and 3 take the high nibbles */
-        wv = _mm512_inserti64x4(
-            _mm512_castsi256_si512(
-                _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qa + 2)))),
-            _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(qb + 2))), 1);
-        wv = _mm512_mask_srli_epi16(wv, 0xFF00FF00u, wv, 4);
-        wv = _mm512_and_si512(wv, lo4);
+        __m512i n = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(q0 + 2)));
+        n = _mm512_inserti32x4(n, _mm_loadu_si128((const __m128i *)(q1 + 2)), 1);
+        n = _mm512_inserti32x4(n, _mm_loadu_si128((const __m128i *)(q2 + 2)), 2);
+        n = _mm512_inserti32x4(n, _mm_loadu_si128((const __m128i *)(q3 + 2)), 3);
+        w0 = _mm512_and_si512(n, lo4);
+        w1 = _mm512_and_si512(_mm512_srli_epi16(n, 4), lo4);
       }
-      __m256i h = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16(load_u16(qa))),
-                                          _mm_set1_epi16(load_u16(qb)), 1);
-      __m512 s = _mm512_mul_ps(_mm512_cvtph_ps(h), dx);
-      /* 8 lanes per row, then lanes k + 4 added onto k (128-bit lanes swapped): exact integers */
-      __m512i sum = _mm512_dpbusd_epi32(nc, wv, xv);
-      sum = _mm512_add_epi32(sum, _mm512_shuffle_i32x4(sum, sum, 0xB1));
+      __m128i h = _mm_set_epi16(0, 0, 0, 0, (short)load_u16(q3), (short)load_u16(q2),
+                                (short)load_u16(q1), (short)load_u16(q0));
+      __m512 s = _mm512_permutexvar_ps(spread,
+                                       _mm512_castps128_ps512(_mm_mul_ps(_mm_cvtph_ps(h), dx)));
+      __m512i sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(nc, w0, x0), w1, x1);
       acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), s, acc[i]);
     }
   }
   float *o = a->out + (int64_t)t * a->out_stride;
-#pragma GCC unroll 6
+#pragma GCC unroll 2
   for (int i = 0; i < R; i++) {
-    o[ra[i]] = hsum4(_mm512_castps512_ps128(acc[i]));
-    if (rb[i] != ra[i]) o[rb[i]] = hsum4(_mm512_extractf32x4_ps(acc[i], 2));
+    if (r + 4 * i < end) o[r + 4 * i] = hsum4(_mm512_castps512_ps128(acc[i]));
+    if (r + 4 * i + 1 < end) o[r + 4 * i + 1] = hsum4(_mm512_extractf32x4_ps(acc[i], 1));
+    if (r + 4 * i + 2 < end) o[r + 4 * i + 2] = hsum4(_mm512_extractf32x4_ps(acc[i], 2));
+    if (r + 4 * i + 3 < end) o[r + 4 * i + 3] = hsum4(_mm512_extractf32x4_ps(acc[i], 3));
   }
 }
 
@@ -293,13 +303,12 @@ static inline __attribute__((always_inline)) void tile_quads(const args_t *a, in
   }
 }
 
-typedef void (*rows_fn)(const args_t *, const int32_t *, const int32_t *, int, const uint8_t *);
+typedef void (*rows_fn)(const args_t *, int32_t, int32_t, int, const uint8_t *);
 typedef void (*quads_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
 
 #define ROWS_FN(K, R)                                                                          \
-  static void rows_##K##_##R(const args_t *a, const int32_t *ra, const int32_t *rb, int t,     \
-                             const uint8_t *pf) {                                              \
-    tile_rows(a, K, R, ra, rb, t, pf);                                                         \
+  static void rows_##K##_##R(const args_t *a, int32_t r, int32_t end, int t, const uint8_t *pf) { \
+    tile_rows(a, K, R, r, end, t, pf);                                                         \
   }
 #define QUADS_FN(K, R, Q)                                                                        \
   static void quads_##K##_##R##_##Q(const args_t *a, int32_t r, int32_t q0, const uint8_t *pf) { \
@@ -307,14 +316,13 @@ typedef void (*quads_fn)(const args_t *, int32_t, int32_t, const uint8_t *);
   }
 #define QUADS_R(K, R) QUADS_FN(K, R, 1) QUADS_FN(K, R, 2)
 #define KERNELS(K)                                                                           \
-  ROWS_FN(K, 1) ROWS_FN(K, 2) ROWS_FN(K, 3) ROWS_FN(K, 4) QUADS_R(K, 1) QUADS_R(K, 2)         \
+  ROWS_FN(K, 1) ROWS_FN(K, 2) QUADS_R(K, 1) QUADS_R(K, 2)                                     \
   QUADS_R(K, 3) QUADS_R(K, 4) QUADS_R(K, 5) QUADS_R(K, 6)
 
 KERNELS(0)
 KERNELS(1)
 
-static const rows_fn ROWS[2][4] = {{rows_0_1, rows_0_2, rows_0_3, rows_0_4},
-                                   {rows_1_1, rows_1_2, rows_1_3, rows_1_4}};
+static const rows_fn ROWS[2][2] = {{rows_0_1, rows_0_2}, {rows_1_1, rows_1_2}};
 #define Q2(K, R) {quads_##K##_##R##_1, quads_##K##_##R##_2}
 /* [kind][R - 1][Q - 1] */
 static const quads_fn QUADS[2][MAX_R][MAX_Q] = {
@@ -324,27 +332,22 @@ static const quads_fn QUADS[2][MAX_R][MAX_Q] = {
 #define ROW_TILE 6  /* rows per quad-kernel tile (4: 3-6% slower) */
 #define QUAD_TILE 2 /* token quads per quad-kernel tile (the row scales of 8 tokens: one ymm) */
 
-/* Single token t over rows [r, r + n): row pairs, up to 4 pairs per tile. */
+/* Single token t over rows [r, r + n): tiles of 2 row quads (8 rows). */
 static void single_token(int kind, const args_t *a, int32_t r, int32_t n, int32_t t, int pf) {
   int32_t end = r + n;
   for (int32_t q = r; q < end; q += 8) {
-    int32_t ra[4], rb[4];
-    int R = 0;
-    for (int32_t k = q; k < end && R < 4; k += 2, R++) {
-      ra[R] = k;
-      rb[R] = k + 1 < end ? k + 1 : k;
-    }
+    int R = end - q > 4 ? 2 : 1;
     const uint8_t *next = a->w + (int64_t)(q + 8) * a->row_bytes;
     if (pf) {
       /* the tile's own rows requested at once (T0) on top of the spread prefetch of the next
        * tile: 27 -> 32 GB/s at T = 1 with 2 threads, DRAM-resident (docs/kernels.md) */
       const uint8_t *cur = a->w + (int64_t)q * a->row_bytes;
-      const uint8_t *stop = a->w + (int64_t)(q + 2 * R) * a->row_bytes;
+      const uint8_t *stop = a->w + (int64_t)(q + 8) * a->row_bytes;
       for (const uint8_t *p = cur; p < stop && p < a->end; p += 64) {
         _mm_prefetch((const char *)p, _MM_HINT_T0);
       }
     }
-    ROWS[kind][R - 1](a, ra, rb, t, pf && next < a->end ? next : 0);
+    ROWS[kind][R - 1](a, q, end, t, pf && next < a->end ? next : 0);
   }
 }
 
