@@ -60,7 +60,7 @@ static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, in
     }
     float amax = _mm512_reduce_max_ps(m); /* max is exact in any order */
     if (amax == 0.0f) {
-      memset(qb, mode == KQ_Q6K ? 0x80 : 0, QK_K);
+      memset(qb, 0x80, QK_K);
       dd[b] = 0.0f;
       if (s32 != NULL) {
         memset(s32 + 8 * b, 0, 16);
@@ -85,13 +85,13 @@ static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, in
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       q = _mm512_min_epi32(q, q127);
       sum16[i] = _mm512_reduce_add_epi32(q);
-      __m128i q8 = _mm512_cvtepi32_epi8(q);
+      /* stored as x + 128: the unsigned operand of vpdpbusd */
+      __m128i q8 = _mm_xor_si128(_mm512_cvtepi32_epi8(q), _mm_set1_epi8((char)0x80));
       if (mode == KQ_Q4K) {
         int s = i >> 1; /* 32-value sub-block */
         int slot = (s & 4) | ((s & 1) << 1) | ((s >> 1) & 1);
         _mm_storeu_si128((__m128i *)(qb + 32 * slot + 16 * (i & 1)), q8);
       } else {
-        q8 = _mm_xor_si128(q8, _mm_set1_epi8((char)0x80));
         _mm_storeu_si128((__m128i *)(qb + 16 * i), q8);
       }
     }
@@ -124,18 +124,36 @@ KQ_INLINE __m256i fold16(__m512i v) {
   return _mm256_add_epi32(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1));
 }
 
+/*
+ * Two vectors of lane sums that fit int16, as word pairs (a, b) in each 32-bit lane, so that one
+ * vpdpwssd against (scale_a, scale_b) pairs scales both: each lane keeps its own column group.
+ */
+KQ_INLINE __m512i pair16(__m512i a, __m512i b) {
+  return _mm512_mask_blend_epi16(0xAAAAAAAAu, a, _mm512_slli_epi32(b, 16));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Q4_K
  */
 
 typedef struct {
   __m512i w[4];  /* nibbles: sub-blocks {0,2}, {1,3}, {4,6}, {5,7} */
-  __m512i sc[4]; /* (scale, 0) word pairs matching w */
+  __m512i sp[2]; /* (scale of w[0], scale of w[1]) and (w[2], w[3]) word pairs */
+  __m512i corr;  /* unsigned form only: -128 * scale * sum of 4 w, per lane */
   __m128i mins;  /* 8 int16 mins */
   float d, dmin;
 } q4k_sb;
 
-KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u) {
+/*
+ * (low, high) word pairs of sum of 4 w * (x + 128) for two vectors: both sums are in [0, 15300], so
+ * the high sums shifted left by 16 bits can accumulate the low vpdpbusd without a borrow.
+ */
+KQ_INLINE __m512i q4k_pair(__m512i xlo, __m512i xhi, __m512i wlo, __m512i whi) {
+  const __m512i hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xhi, whi);
+  return _mm512_dpbusd_epi32(_mm512_slli_epi32(hi, 16), xlo, wlo);
+}
+
+KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u, const int unsigned_form) {
   const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
   uint32_t utmp[4];
   memcpy(utmp, blk + 4, 12);
@@ -146,14 +164,16 @@ KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u) {
   utmp[0] &= kmask1;
   const __m128i ms = _mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]);
   const __m512i ms32 = _mm512_cvtepu8_epi32(ms); /* sc0..sc7, m0..m7 */
-  u->sc[0] = _mm512_permutexvar_epi32(
+  const __m512i sc0 = _mm512_permutexvar_epi32(
       _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), ms32);
-  u->sc[1] = _mm512_permutexvar_epi32(
+  const __m512i sc1 = _mm512_permutexvar_epi32(
       _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), ms32);
-  u->sc[2] = _mm512_permutexvar_epi32(
+  const __m512i sc2 = _mm512_permutexvar_epi32(
       _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), ms32);
-  u->sc[3] = _mm512_permutexvar_epi32(
+  const __m512i sc3 = _mm512_permutexvar_epi32(
       _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), ms32);
+  u->sp[0] = _mm512_or_si512(sc0, _mm512_slli_epi32(sc1, 16));
+  u->sp[1] = _mm512_or_si512(sc2, _mm512_slli_epi32(sc3, 16));
   u->mins = _mm_cvtepu8_epi16(_mm_srli_si128(ms, 8));
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i a = _mm512_loadu_si512((const void *)(blk + 16));
@@ -164,26 +184,105 @@ KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u) {
   u->w[3] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
   u->d = f16_to_f32(blk);
   u->dmin = f16_to_f32(blk + 2);
+  if (unsigned_form) {
+    const __m512i m80 = _mm512_set1_epi8((char)0x80);
+    __m512i c = _mm512_madd_epi16(q4k_pair(m80, m80, u->w[0], u->w[1]), u->sp[0]);
+    c = _mm512_dpwssd_epi32(c, q4k_pair(m80, m80, u->w[2], u->w[3]), u->sp[1]);
+    u->corr = _mm512_sub_epi32(_mm512_setzero_si512(), c);
+  }
 }
 
-/* One token's super-block: ggml's acc = fma(d, sumi, acc), acc_m = fma(dmin, prod, acc_m). */
-KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xq, float yd, const int16_t *ys32,
-                         __m256 *acc, __m128 *accm) {
-  const __m512i z = _mm512_setzero_si512();
-  __m512i p0 = _mm512_dpbusd_epi32(z, u->w[0], _mm512_loadu_si512((const void *)xq));
-  __m512i p1 = _mm512_dpbusd_epi32(z, u->w[1], _mm512_loadu_si512((const void *)(xq + 64)));
-  __m512i p2 = _mm512_dpbusd_epi32(z, u->w[2], _mm512_loadu_si512((const void *)(xq + 128)));
-  __m512i p3 = _mm512_dpbusd_epi32(z, u->w[3], _mm512_loadu_si512((const void *)(xq + 192)));
-  __m512i s = _mm512_madd_epi16(p0, u->sc[0]);
-  s = _mm512_dpwssd_epi32(s, p1, u->sc[1]);
-  __m512i s2 = _mm512_madd_epi16(p2, u->sc[2]);
-  s2 = _mm512_dpwssd_epi32(s2, p3, u->sc[3]);
-  const __m256i sumi = fold16(_mm512_add_epi32(s, s2));
+/* One token's super-block, integer part and acc = fma(d, sumi, acc) as ggml. */
+/*
+ * One token's super-block: the 8 int32 lanes of ggml's sumi, then acc = fma(d, sumi, acc) as ggml.
+ * xu holds the activations as x + 128 (unsigned).
+ *
+ * unsigned_form: q4k_pair gives one vector of (low, high) word pairs for the price of a shift,
+ * scaled by one vpdpwssd. u->corr holds
+ * -128 * scale * sum of 4 w, computed once per row and super-block (a token of zeros). Without it
+ * (one token, memory-bound) the bytes go back to signed x and each sum is computed separately.
+ */
+
+KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xu, float yd, __m256 *acc,
+                         const int unsigned_form) {
+  const __m512i x0 = _mm512_loadu_si512((const void *)xu);
+  const __m512i x1 = _mm512_loadu_si512((const void *)(xu + 64));
+  const __m512i x2 = _mm512_loadu_si512((const void *)(xu + 128));
+  const __m512i x3 = _mm512_loadu_si512((const void *)(xu + 192));
+  __m512i s;
+  if (unsigned_form) {
+    s = _mm512_dpwssd_epi32(u->corr, q4k_pair(x0, x1, u->w[0], u->w[1]), u->sp[0]);
+    s = _mm512_dpwssd_epi32(s, q4k_pair(x2, x3, u->w[2], u->w[3]), u->sp[1]);
+  } else {
+    const __m512i z = _mm512_setzero_si512();
+    const __m512i m80 = _mm512_set1_epi8((char)0x80);
+    __m512i p0 = _mm512_dpbusd_epi32(z, u->w[0], _mm512_xor_si512(x0, m80));
+    __m512i p1 = _mm512_dpbusd_epi32(z, u->w[1], _mm512_xor_si512(x1, m80));
+    __m512i p2 = _mm512_dpbusd_epi32(z, u->w[2], _mm512_xor_si512(x2, m80));
+    __m512i p3 = _mm512_dpbusd_epi32(z, u->w[3], _mm512_xor_si512(x3, m80));
+    s = _mm512_madd_epi16(pair16(p0, p1), u->sp[0]);
+    s = _mm512_dpwssd_epi32(s, pair16(p2, p3), u->sp[1]);
+  }
+  const __m256i sumi = fold16(s);
   const float d = yd * u->d;
-  const float dmin = -yd * u->dmin;
-  const __m128i prod = _mm_madd_epi16(u->mins, _mm_loadu_si128((const __m128i *)ys32));
-  *accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), *accm);
   *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
+}
+
+/*
+ * ggml's acc_m = fma(dmin, prod, acc_m) (4 lanes per token) for one token (xmm) or four tokens at
+ * once (zmm, token t in lanes 4t..4t+3): lane for lane the same operations.
+ * nyd4: -y.d of each token, 4 times; s32: the 8 sums of 32 of each token.
+ */
+/*
+ * Four tokens of q4k_token's unsigned form, step by step across the tokens so that the four
+ * dependency chains (vpdpbusd -> shift -> vpdpbusd -> vpdpwssd -> cvt -> fma) overlap; the
+ * operations of each token are exactly q4k_token's.
+ */
+KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, const float *yd,
+                           __m256 *acc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i h[8];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    const uint8_t *x = xu + stride * t;
+    h[2 * t] = _mm512_dpbusd_epi32(z, _mm512_loadu_si512((const void *)(x + 64)), u->w[1]);
+    h[2 * t + 1] = _mm512_dpbusd_epi32(z, _mm512_loadu_si512((const void *)(x + 192)), u->w[3]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    const uint8_t *x = xu + stride * t;
+    h[2 * t] = _mm512_dpbusd_epi32(_mm512_slli_epi32(h[2 * t], 16),
+                                   _mm512_loadu_si512((const void *)x), u->w[0]);
+    h[2 * t + 1] = _mm512_dpbusd_epi32(_mm512_slli_epi32(h[2 * t + 1], 16),
+                                       _mm512_loadu_si512((const void *)(x + 128)), u->w[2]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    h[2 * t] = _mm512_dpwssd_epi32(u->corr, h[2 * t], u->sp[0]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    h[2 * t] = _mm512_dpwssd_epi32(h[2 * t], h[2 * t + 1], u->sp[1]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    const __m256i sumi = fold16(h[2 * t]);
+    const float d = yd[t] * u->d;
+    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+  }
+}
+
+KQ_INLINE __m128 q4k_min1(const q4k_sb *u, const float *nyd4, const int16_t *s32, __m128 accm) {
+  const __m128i prod = _mm_madd_epi16(u->mins, _mm_loadu_si128((const __m128i *)s32));
+  const __m128 dmin = _mm_mul_ps(_mm_loadu_ps(nyd4), _mm_set1_ps(u->dmin));
+  return _mm_fmadd_ps(dmin, _mm_cvtepi32_ps(prod), accm);
+}
+
+KQ_INLINE __m512 q4k_min4(__m512i mins4, float xdmin, const float *nyd4, const int16_t *s32,
+                          __m512 accm) {
+  const __m512i prod = _mm512_madd_epi16(mins4, _mm512_loadu_si512((const void *)s32));
+  const __m512 dmin = _mm512_mul_ps(_mm512_loadu_ps(nyd4), _mm512_set1_ps(xdmin));
+  return _mm512_fmadd_ps(dmin, _mm512_cvtepi32_ps(prod), accm);
 }
 
 KQ_INLINE float q4k_finish(__m256 acc, __m128 accm) {
@@ -192,48 +291,128 @@ KQ_INLINE float q4k_finish(__m256 acc, __m128 accm) {
   return hsum_float_8(acc) + _mm_cvtss_f32(accm);
 }
 
+/* q8_K activations in scratch (see the layout above). */
+typedef struct {
+  const uint8_t *qs; /* [T][cols] */
+  const float *yd;   /* [nsb][T] */
+  const float *nyd4; /* [nsb][T][4] */
+  const int16_t *s32; /* [nsb][T][8] */
+  int T, cols, nsb;
+} q8k_act;
+
 /* Rows [r0, r1) for the NT tokens starting at t0 (NT a compile-time constant after inlining). */
-KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, int nsb, const uint8_t *qs,
-                         const float *dd, const int16_t *s32, int cols, int t0, const int NT,
-                         float *out, int64_t out_stride, int r0, int r1) {
+KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+  const int T = a->T;
   for (int r = r0; r < r1; r++) {
     const uint8_t *row = w + (int64_t)r * row_bytes;
     __m256 acc[8];
-    __m128 accm[8];
+    __m128 accm1[8];
+    __m512 accm4[2];
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
       acc[t] = _mm256_setzero_ps();
-      accm[t] = _mm_setzero_ps();
+      accm1[t] = _mm_setzero_ps();
     }
-    for (int b = 0; b < nsb; b++) {
+    accm4[0] = accm4[1] = _mm512_setzero_ps();
+    for (int b = 0; b < a->nsb; b++) {
       q4k_sb u;
-      q4k_unpack(row + (int64_t)Q4K_BYTES * b, &u);
-      for (int t = 0; t < NT; t++) {
-        const int tt = t0 + t;
-        q4k_token(&u, qs + (size_t)tt * cols + (size_t)QK_K * b, dd[(size_t)tt * nsb + b],
-                  s32 + ((size_t)tt * nsb + b) * 8, &acc[t], &accm[t]);
+      q4k_unpack(row + (int64_t)Q4K_BYTES * b, &u, NT > 1);
+      const size_t bt = (size_t)b * T + t0;
+      if (NT >= 4) {
+#pragma GCC unroll 2
+        for (int g = 0; g < NT / 4; g++) {
+          q4k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
+                      a->yd + bt + 4 * g, &acc[4 * g]);
+        }
+      } else {
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+          q4k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
+                    &acc[t], NT > 1);
+        }
+      }
+      if (NT >= 4) {
+        const __m512i mins4 = _mm512_broadcast_i32x4(u.mins);
+#pragma GCC unroll 2
+        for (int g = 0; g < NT / 4; g++) {
+          accm4[g] = q4k_min4(mins4, u.dmin, a->nyd4 + (bt + 4 * g) * 4,
+                              a->s32 + (bt + 4 * g) * 8, accm4[g]);
+        }
+      } else {
+#pragma GCC unroll 8
+        for (int t = 0; t < NT; t++) {
+          accm1[t] = q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[t]);
+        }
       }
     }
+    if (NT >= 4) {
+      float m[32];
+      _mm512_storeu_ps(m, accm4[0]);
+      _mm512_storeu_ps(m + 16, accm4[1]);
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; t++) {
+        accm1[t] = _mm_loadu_ps(m + 4 * t);
+      }
+    }
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      out[(int64_t)(t0 + t) * out_stride + r] = q4k_finish(acc[t], accm[t]);
+      out[(int64_t)(t0 + t) * out_stride + r] = q4k_finish(acc[t], accm1[t]);
     }
   }
 }
 
-static void q4k_nt1(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    const int16_t *s32, int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q4k_block(w, rb, nsb, qs, dd, s32, cols, t0, 1, out, os, r0, r1);
+static void q4k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q4k_block(w, rb, a, t0, 1, out, os, r0, r1);
 }
-static void q4k_nt2(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    const int16_t *s32, int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q4k_block(w, rb, nsb, qs, dd, s32, cols, t0, 2, out, os, r0, r1);
+static void q4k_nt2(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q4k_block(w, rb, a, t0, 2, out, os, r0, r1);
 }
-static void q4k_nt4(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    const int16_t *s32, int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q4k_block(w, rb, nsb, qs, dd, s32, cols, t0, 4, out, os, r0, r1);
+static void q4k_nt4(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q4k_block(w, rb, a, t0, 4, out, os, r0, r1);
 }
-static void q4k_nt8(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    const int16_t *s32, int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q4k_block(w, rb, nsb, qs, dd, s32, cols, t0, 8, out, os, r0, r1);
+static void q4k_nt8(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q4k_block(w, rb, a, t0, 8, out, os, r0, r1);
+}
+
+/* Quantizes the T rows of x into scratch and fills a. */
+static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int mode, q8k_act *a) {
+  const int nsb = cols / QK_K;
+  uint8_t *qs = scratch;
+  float *yd = (float *)(scratch + (size_t)T * cols);
+  float *nyd4 = yd + (size_t)T * nsb;
+  int16_t *s32 = (int16_t *)(nyd4 + (size_t)T * nsb * 4);
+  float d[64];
+  int16_t sums[64 * 8];
+  for (int t = 0; t < T; t++) {
+    for (int b0 = 0; b0 < nsb; b0 += 64) {
+      const int n = nsb - b0 < 64 ? nsb - b0 : 64;
+      quantize_q8k_row(x + (size_t)t * cols + (size_t)QK_K * b0, n,
+                       qs + (size_t)t * cols + (size_t)QK_K * b0, d,
+                       mode == KQ_Q4K ? sums : NULL, mode);
+      for (int i = 0; i < n; i++) {
+        const size_t bt = (size_t)(b0 + i) * T + t;
+        yd[bt] = d[i];
+        if (mode == KQ_Q4K) {
+          for (int k = 0; k < 4; k++) {
+            nyd4[bt * 4 + k] = -d[i];
+          }
+          memcpy(s32 + bt * 8, sums + 8 * i, 16);
+        }
+      }
+    }
+  }
+  a->qs = qs;
+  a->yd = yd;
+  a->nyd4 = nyd4;
+  a->s32 = s32;
+  a->T = T;
+  a->cols = cols;
+  a->nsb = nsb;
 }
 
 void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
@@ -241,28 +420,22 @@ void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float 
   if (T <= 0 || r1 <= r0) {
     return;
   }
-  const int nsb = cols / QK_K;
-  uint8_t *qs = scratch;
-  float *dd = (float *)(scratch + (size_t)T * cols);
-  int16_t *s32 = (int16_t *)(dd + (size_t)T * nsb);
-  for (int t = 0; t < T; t++) {
-    quantize_q8k_row(x + (size_t)t * cols, nsb, qs + (size_t)t * cols, dd + (size_t)t * nsb,
-                     s32 + (size_t)t * nsb * 8, KQ_Q4K);
-  }
+  q8k_act a;
+  q8k_prepare(x, T, cols, scratch, KQ_Q4K, &a);
   int t = 0;
   for (; t + 8 <= T; t += 8) {
-    q4k_nt8(w, row_bytes, nsb, qs, dd, s32, cols, t, out, out_stride, r0, r1);
+    q4k_nt8(w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
   if (t + 4 <= T) {
-    q4k_nt4(w, row_bytes, nsb, qs, dd, s32, cols, t, out, out_stride, r0, r1);
+    q4k_nt4(w, row_bytes, &a, t, out, out_stride, r0, r1);
     t += 4;
   }
   if (t + 2 <= T) {
-    q4k_nt2(w, row_bytes, nsb, qs, dd, s32, cols, t, out, out_stride, r0, r1);
+    q4k_nt2(w, row_bytes, &a, t, out, out_stride, r0, r1);
     t += 2;
   }
   if (t < T) {
-    q4k_nt1(w, row_bytes, nsb, qs, dd, s32, cols, t, out, out_stride, r0, r1);
+    q4k_nt1(w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
 }
 
@@ -272,7 +445,7 @@ void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float 
 
 typedef struct {
   __m512i w[4];  /* q - 32 as int8: values 0..63, 64..127, 128..191, 192..255 */
-  __m512i sc[4]; /* (scale, 0) word pairs, one scale per 4 lanes (16 values) */
+  __m512i sp[2]; /* (scale of w[0], scale of w[1]), (w[2], w[3]) word pairs; 16 values a scale */
   __m512i corr;  /* sum over the 4 vectors of scale * (-128 * sum of 4 (q - 32)) */
   float d;
 } q6k_sb;
@@ -299,22 +472,24 @@ KQ_INLINE void q6k_unpack(const uint8_t *blk, q6k_sb *u) {
     /* values 64..127: high nibbles, high bits 4-5 and 6-7 */
     __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
                                  _mm512_and_si512(_mm512_srlv_epi16(h, shr_hi), m30));
-    const int g = 2 * j;
-    u->sc[g] = _mm512_permutexvar_epi32(
+    const __m512i sa = _mm512_permutexvar_epi32(
         _mm512_set_epi32(8 * j + 3, 8 * j + 3, 8 * j + 3, 8 * j + 3, 8 * j + 2, 8 * j + 2,
                          8 * j + 2, 8 * j + 2, 8 * j + 1, 8 * j + 1, 8 * j + 1, 8 * j + 1, 8 * j,
                          8 * j, 8 * j, 8 * j),
         sc32);
-    u->sc[g + 1] = _mm512_permutexvar_epi32(
+    const __m512i sb = _mm512_permutexvar_epi32(
         _mm512_set_epi32(8 * j + 7, 8 * j + 7, 8 * j + 7, 8 * j + 7, 8 * j + 6, 8 * j + 6,
                          8 * j + 6, 8 * j + 6, 8 * j + 5, 8 * j + 5, 8 * j + 5, 8 * j + 5,
                          8 * j + 4, 8 * j + 4, 8 * j + 4, 8 * j + 4),
         sc32);
+    u->sp[j] = _mm512_or_si512(sa, _mm512_slli_epi32(sb, 16));
     /* -128 * sum of 4 (q - 32) = 16384 - 128 * sum of 4 q, within int16 */
-    corr = _mm512_dpwssd_epi32(corr, _mm512_dpbusd_epi32(k16384, q0, mneg128), u->sc[g]);
-    corr = _mm512_dpwssd_epi32(corr, _mm512_dpbusd_epi32(k16384, q1, mneg128), u->sc[g + 1]);
-    u->w[g] = _mm512_sub_epi8(q0, m32);
-    u->w[g + 1] = _mm512_sub_epi8(q1, m32);
+    corr = _mm512_dpwssd_epi32(corr,
+                               pair16(_mm512_dpbusd_epi32(k16384, q0, mneg128),
+                                      _mm512_dpbusd_epi32(k16384, q1, mneg128)),
+                               u->sp[j]);
+    u->w[2 * j] = _mm512_sub_epi8(q0, m32);
+    u->w[2 * j + 1] = _mm512_sub_epi8(q1, m32);
   }
   u->corr = corr;
   u->d = f16_to_f32(blk + 208);
@@ -327,54 +502,55 @@ KQ_INLINE void q6k_token(const q6k_sb *u, const uint8_t *xu, float yd, __m256 *a
   __m512i p1 = _mm512_dpbusd_epi32(z, _mm512_loadu_si512((const void *)(xu + 64)), u->w[1]);
   __m512i p2 = _mm512_dpbusd_epi32(z, _mm512_loadu_si512((const void *)(xu + 128)), u->w[2]);
   __m512i p3 = _mm512_dpbusd_epi32(z, _mm512_loadu_si512((const void *)(xu + 192)), u->w[3]);
-  __m512i s = _mm512_dpwssd_epi32(u->corr, p0, u->sc[0]);
-  s = _mm512_dpwssd_epi32(s, p1, u->sc[1]);
-  __m512i s2 = _mm512_madd_epi16(p2, u->sc[2]);
-  s2 = _mm512_dpwssd_epi32(s2, p3, u->sc[3]);
-  const __m256i sumi = fold16(_mm512_add_epi32(s, s2));
+  __m512i s = _mm512_dpwssd_epi32(u->corr, pair16(p0, p1), u->sp[0]);
+  s = _mm512_dpwssd_epi32(s, pair16(p2, p3), u->sp[1]);
+  const __m256i sumi = fold16(s);
   const float d = yd * u->d;
   *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
 }
 
-KQ_INLINE void q6k_block(const uint8_t *w, int64_t row_bytes, int nsb, const uint8_t *qs,
-                         const float *dd, int cols, int t0, const int NT, float *out,
-                         int64_t out_stride, int r0, int r1) {
+KQ_INLINE void q6k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+  const int T = a->T;
   for (int r = r0; r < r1; r++) {
     const uint8_t *row = w + (int64_t)r * row_bytes;
     __m256 acc[8];
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
       acc[t] = _mm256_setzero_ps();
     }
-    for (int b = 0; b < nsb; b++) {
+    for (int b = 0; b < a->nsb; b++) {
       q6k_sb u;
       q6k_unpack(row + (int64_t)Q6K_BYTES * b, &u);
+      const size_t bt = (size_t)b * T + t0;
+#pragma GCC unroll 8
       for (int t = 0; t < NT; t++) {
-        const int tt = t0 + t;
-        q6k_token(&u, qs + (size_t)tt * cols + (size_t)QK_K * b, dd[(size_t)tt * nsb + b],
+        q6k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
                   &acc[t]);
       }
     }
+#pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
       out[(int64_t)(t0 + t) * out_stride + r] = hsum_float_8(acc[t]);
     }
   }
 }
 
-static void q6k_nt1(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q6k_block(w, rb, nsb, qs, dd, cols, t0, 1, out, os, r0, r1);
+static void q6k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q6k_block(w, rb, a, t0, 1, out, os, r0, r1);
 }
-static void q6k_nt2(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q6k_block(w, rb, nsb, qs, dd, cols, t0, 2, out, os, r0, r1);
+static void q6k_nt2(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q6k_block(w, rb, a, t0, 2, out, os, r0, r1);
 }
-static void q6k_nt4(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q6k_block(w, rb, nsb, qs, dd, cols, t0, 4, out, os, r0, r1);
+static void q6k_nt4(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q6k_block(w, rb, a, t0, 4, out, os, r0, r1);
 }
-static void q6k_nt8(const uint8_t *w, int64_t rb, int nsb, const uint8_t *qs, const float *dd,
-                    int cols, int t0, float *out, int64_t os, int r0, int r1) {
-  q6k_block(w, rb, nsb, qs, dd, cols, t0, 8, out, os, r0, r1);
+static void q6k_nt8(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
+                    int64_t os, int r0, int r1) {
+  q6k_block(w, rb, a, t0, 8, out, os, r0, r1);
 }
 
 void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
@@ -382,26 +558,21 @@ void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float 
   if (T <= 0 || r1 <= r0) {
     return;
   }
-  const int nsb = cols / QK_K;
-  uint8_t *qs = scratch;
-  float *dd = (float *)(scratch + (size_t)T * cols);
-  for (int t = 0; t < T; t++) {
-    quantize_q8k_row(x + (size_t)t * cols, nsb, qs + (size_t)t * cols, dd + (size_t)t * nsb, NULL,
-                     KQ_Q6K);
-  }
+  q8k_act a;
+  q8k_prepare(x, T, cols, scratch, KQ_Q6K, &a);
   int t = 0;
   for (; t + 8 <= T; t += 8) {
-    q6k_nt8(w, row_bytes, nsb, qs, dd, cols, t, out, out_stride, r0, r1);
+    q6k_nt8(w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
   if (t + 4 <= T) {
-    q6k_nt4(w, row_bytes, nsb, qs, dd, cols, t, out, out_stride, r0, r1);
+    q6k_nt4(w, row_bytes, &a, t, out, out_stride, r0, r1);
     t += 4;
   }
   if (t + 2 <= T) {
-    q6k_nt2(w, row_bytes, nsb, qs, dd, cols, t, out, out_stride, r0, r1);
+    q6k_nt2(w, row_bytes, &a, t, out, out_stride, r0, r1);
     t += 2;
   }
   if (t < T) {
-    q6k_nt1(w, row_bytes, nsb, qs, dd, cols, t, out, out_stride, r0, r1);
+    q6k_nt1(w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
 }
