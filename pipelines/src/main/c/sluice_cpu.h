@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The library is built with -fvisibility=hidden; only these entry points are exported. */
+#define SLUICE_API __attribute__((visibility("default")))
+
 #define SLUICE_SCRATCH_BYTES(cols, T) ((size_t)(T) * (size_t)(cols) * 2 + 4096)
 
 /* ggml type ids */
@@ -32,24 +35,24 @@
 #define SLUICE_Q6_K 14
 
 /* 1 when this CPU has what the kernels need (AVX-512 F/BW/VL/VNNI, FMA, F16C), else 0. */
-int sluice_cpu_supported(void);
+SLUICE_API int sluice_cpu_supported(void);
 
 /* The ABI version the Java side checks (bumped on any signature or layout change). */
-int sluice_abi_version(void);
+SLUICE_API int sluice_abi_version(void);
 
 /* Dispatches on type; returns 0, or -1 for a type without a native kernel. */
-int sluice_matmul(int32_t type, const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x,
+SLUICE_API int sluice_matmul(int32_t type, const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x,
                   int32_t T, float *out, int64_t out_stride, int32_t r0, int32_t r1,
                   uint8_t *scratch);
 
 /* Per-type kernels (the same arguments as sluice_matmul without the type). */
-void sluice_q8_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q8_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch);
-void sluice_q4_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q4_0(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch);
-void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch);
-void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
+SLUICE_API void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch);
 
 #endif

@@ -16,6 +16,7 @@ import dev.sluice.engine.chat.ChatMessage;
 import dev.sluice.engine.chat.ChatTemplate;
 import dev.sluice.engine.chat.ChatTemplateException;
 import dev.sluice.engine.cpu.CpuBackend;
+import dev.sluice.engine.cpu.NativeKernels;
 import dev.sluice.engine.cpu.ScalarBackend;
 import dev.sluice.engine.cuda.CudaDevice;
 import dev.sluice.engine.cuda.CudaDevices;
@@ -308,7 +309,9 @@ public final class GenerateCommand implements Callable<Integer> {
               + " decode %.1f tok/s, finished: %s%n",
           file(gguf),
           be.name(),
-          be instanceof CpuBackend c ? " (" + c.threads() + " threads)" : "",
+          be instanceof CpuBackend c
+              ? " (" + c.threads() + " threads, native kernels " + NativeKernels.status() + ")"
+              : "",
           state.seed(),
           promptIds.length,
           prefillS,

@@ -61,7 +61,11 @@ public final class WorkerNode {
                 region.tell(StartEntity.create(WorkerProtocol.Command.class, id));
               });
     }
-    log.info("Worker role: devices {} (model {})", ids, settings.model());
+    log.info(
+        "Worker role: devices {} (model {}); CPU native kernels {}",
+        ids,
+        settings.model(),
+        dev.sluice.engine.cpu.NativeKernels.status());
     return ids;
   }
 }

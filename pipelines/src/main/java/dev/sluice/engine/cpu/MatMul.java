@@ -315,12 +315,34 @@ public final class MatMul {
   }
 
   /**
-   * Vector API version of {@link #reference}, same contract. Quantized types first quantize the
-   * activations to 8-bit blocks (like llama.cpp), so they differ from the reference by at most the
-   * activation quantization error; see docs/kernels.md for the tolerance and the kernels. Without
-   * vectors ({@link #vectorized()} false) it computes with {@link #reference}.
+   * Fast version of {@link #reference}, same contract: the native VNNI kernels for quantized
+   * weights where {@link NativeKernels#available()}, else the Vector API kernels. Quantized types
+   * first quantize the activations to 8-bit blocks (like llama.cpp), so they differ from the
+   * reference by at most the activation quantization error; see docs/kernels.md for the tolerance
+   * and the kernels. Without either ({@link #vectorized()} false) it computes with {@link
+   * #reference}.
    */
   public static void fast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    validate(w, x, T, out, r0, r1);
+    if (T == 0 || r0 == r1) {
+      return;
+    }
+    if (NativeKernels.handles(w.type())) {
+      NativeKernels.matmul(w, x, T, out, r0, r1);
+      return;
+    }
+    if (!VECTORS) {
+      reference(w, x, T, out, r0, r1);
+      return;
+    }
+    VectorMatMul.run(w, x, T, out, r0, r1);
+  }
+
+  /**
+   * {@link #fast} on the Vector API kernels whatever {@link NativeKernels} offers: the tests of the
+   * Java kernels and the A/B experiments call it.
+   */
+  static void vectorFast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     validate(w, x, T, out, r0, r1);
     if (T == 0 || r0 == r1) {
       return;

@@ -112,7 +112,7 @@ class BatchedMatMulTest {
       assertThat(out).as("%s T=%d", type, batch).containsExactly(Arrays.copyOf(full, out.length));
       if (batch > VectorMatMul.perTokenMax(type, cols)) { // what MatMul.fast runs at this T
         float[] viaFast = new float[batch * rows];
-        MatMul.fast(w, x, batch, viaFast, 0, rows);
+        MatMul.vectorFast(w, x, batch, viaFast, 0, rows);
         assertThat(viaFast).as("MatMul.fast %s T=%d", type, batch).containsExactly(out);
       }
     }

@@ -140,13 +140,13 @@ class DecodeKernelTest {
     float[] xw = QuantTestData.gaussian(1536, 8);
     float[] xn = QuantTestData.gaussian(512, 9);
     float[] first = new float[40];
-    MatMul.fast(narrow, xn, 1, first, 0, 40);
+    MatMul.vectorFast(narrow, xn, 1, first, 0, 40);
     float[] sink = new float[40];
-    MatMul.fast(wide, xw, 1, sink, 0, 40);
-    MatMul.fast(q80, xw, 1, sink, 0, 40);
+    MatMul.vectorFast(wide, xw, 1, sink, 0, 40);
+    MatMul.vectorFast(q80, xw, 1, sink, 0, 40);
     float[] again = new float[40];
     Arrays.fill(again, Float.NaN);
-    MatMul.fast(narrow, xn, 1, again, 8, 31);
+    MatMul.vectorFast(narrow, xn, 1, again, 8, 31);
     for (int r = 0; r < 40; r++) {
       if (r >= 8 && r < 31) {
         assertThat(again[r]).as("row %d", r).isEqualTo(first[r]);
@@ -167,7 +167,7 @@ class DecodeKernelTest {
             ? MatMulTest.ggmlQ80(x)
             : MatMulTest.ggmlQ8K(x);
     float[] fast = new float[rows];
-    MatMul.fast(w, x, 1, fast, 0, rows);
+    MatMul.vectorFast(w, x, 1, fast, 0, rows);
     float[] row = new float[cols];
     for (int r = 0; r < rows; r++) {
       MatMul.dequantizeRow(w, r, row, 0);

@@ -23,6 +23,15 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 class MatMulTest {
 
+  /**
+   * The kernels under test: {@link MatMul#fast}, which runs the native kernels for quantized types
+   * where {@link NativeKernels#available()}; {@link MatMulVectorPathTest} runs every test here on
+   * the Vector API kernels instead.
+   */
+  void fast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    MatMul.fast(w, x, T, out, r0, r1);
+  }
+
   /** Columns per type: odd for unquantized (vector tails), a few blocks for the quantized. */
   static int colsFor(GgmlType type) {
     return switch (type) {
@@ -60,13 +69,13 @@ class MatMulTest {
     assertFastMatchesReference(type, 9, cols, batch);
   }
 
-  private static void assertFastMatchesReference(GgmlType type, int rows, int cols, int batch) {
+  private void assertFastMatchesReference(GgmlType type, int rows, int cols, int batch) {
     GgufTensor w = QuantTestData.random(type, rows, cols, 42 + type.id);
     float[] x = QuantTestData.gaussian(batch * cols, 7 + batch);
     float[] ref = new float[batch * rows];
     float[] fast = new float[batch * rows];
     MatMul.reference(w, x, batch, ref, 0, rows);
-    MatMul.fast(w, x, batch, fast, 0, rows);
+    fast(w, x, batch, fast, 0, rows);
 
     float[] row = new float[cols];
     for (int r = 0; r < rows; r++) {
@@ -122,7 +131,9 @@ class MatMulTest {
       names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void quantizedFastPathFollowsLlamaCppActivationQuantization(GgmlType type) {
     org.junit.jupiter.api.Assumptions.assumeTrue(
-        MatMul.vectorized(), "fast falls back to the reference without 256/512-bit vectors");
+        MatMul.vectorized()
+            || (NativeKernels.available() && !(this instanceof MatMulVectorPathTest)),
+        "fast falls back to the reference without native kernels or 256/512-bit vectors");
     int rows = 37;
     int cols = colsFor(type);
     int batch = 3;
@@ -130,7 +141,7 @@ class MatMulTest {
     float[] x = QuantTestData.gaussian(batch * cols, 5);
     float[] xq = type == GgmlType.Q8_0 || type == GgmlType.Q4_0 ? ggmlQ80(x) : ggmlQ8K(x);
     float[] fast = new float[batch * rows];
-    MatMul.fast(w, x, batch, fast, 0, rows);
+    fast(w, x, batch, fast, 0, rows);
     float[] row = new float[cols];
     for (int r = 0; r < rows; r++) {
       MatMul.dequantizeRow(w, r, row, 0);
@@ -196,12 +207,12 @@ class MatMulTest {
     GgufTensor w = QuantTestData.random(type, rows, cols, 3);
     float[] x = QuantTestData.gaussian(batch * cols, 4);
     float[] all = new float[batch * rows];
-    MatMul.fast(w, x, batch, all, 0, rows);
+    fast(w, x, batch, all, 0, rows);
     for (boolean fast : new boolean[] {false, true}) {
       float[] part = new float[batch * rows];
       Arrays.fill(part, Float.NaN);
       if (fast) {
-        MatMul.fast(w, x, batch, part, 17, 100);
+        fast(w, x, batch, part, 17, 100);
       } else {
         MatMul.reference(w, x, batch, part, 17, 100);
       }
@@ -230,13 +241,13 @@ class MatMulTest {
     GgufTensor w = QuantTestData.random(type, rows, cols, 11);
     float[] x = QuantTestData.gaussian(batch * cols, 12);
     float[] single = new float[batch * rows];
-    MatMul.fast(w, x, batch, single, 0, rows);
+    fast(w, x, batch, single, 0, rows);
     ExecutorService pool = Executors.newFixedThreadPool(2);
     try {
       for (int round = 0; round < 20; round++) {
         float[] split = new float[batch * rows];
-        Future<?> a = pool.submit(() -> MatMul.fast(w, x, batch, split, 0, 83));
-        Future<?> b = pool.submit(() -> MatMul.fast(w, x, batch, split, 83, rows));
+        Future<?> a = pool.submit(() -> fast(w, x, batch, split, 0, 83));
+        Future<?> b = pool.submit(() -> fast(w, x, batch, split, 83, rows));
         a.get();
         b.get();
         assertThat(split).containsExactly(single);

@@ -56,7 +56,7 @@ class SmallBatchTest {
     float[] out = new float[T * rows];
     float[] one = new float[rows];
     for (int t = 0; t < T; t++) {
-      MatMul.fast(w, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, one, 0, rows);
+      MatMul.vectorFast(w, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, one, 0, rows);
       System.arraycopy(one, 0, out, t * rows, rows);
     }
     return out;
@@ -108,7 +108,7 @@ class SmallBatchTest {
           .containsExactly(Arrays.copyOf(expected, batch * rows));
       // MatMul.fast at this width: per token up to the (width-dependent) threshold, tiles above.
       float[] viaFast = new float[batch * rows];
-      MatMul.fast(w, x, batch, viaFast, 0, rows);
+      MatMul.vectorFast(w, x, batch, viaFast, 0, rows);
       if (batch > VectorMatMul.perTokenMax(type, cols)) {
         tiled(w, x, batch, out, 0, rows);
       }
@@ -132,7 +132,7 @@ class SmallBatchTest {
     float[] single = oneByOne(w, x, max + 2);
     for (int batch = 1; batch <= max + 2; batch++) {
       float[] out = new float[batch * rows];
-      MatMul.fast(w, x, batch, out, 0, rows);
+      MatMul.vectorFast(w, x, batch, out, 0, rows);
       float[] expected;
       if (batch <= max) {
         expected = Arrays.copyOf(single, batch * rows);
