@@ -45,6 +45,9 @@
 
 enum { KQ_Q4K = 0, KQ_Q6K = 1 };
 
+/* Activation bytes of one token block above which rows go in pairs (half of a 32 KiB L1D). */
+#define KQ_L1_ACTIVATIONS 16384
+
 /* ggml's quantize_row_q8_K_ref for one row of cols values. */
 static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, int16_t *s32,
                              int mode) {
@@ -300,65 +303,85 @@ typedef struct {
   int T, cols, nsb;
 } q8k_act;
 
-/* Rows [r0, r1) for the NT tokens starting at t0 (NT a compile-time constant after inlining). */
-KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+/*
+ * RN rows from row r for the NT tokens starting at t0 (RN and NT compile-time constants after
+ * inlining). With RN = 2 the second row's products read the activations the first row's just
+ * brought into L1: on wide rows the tokens' activations do not fit L1 and would come from L2 once
+ * per row.
+ */
+KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                        const int NT, const int RN, float *out, int64_t out_stride, int r) {
   const int T = a->T;
-  for (int r = r0; r < r1; r++) {
-    const uint8_t *row = w + (int64_t)r * row_bytes;
-    __m256 acc[8];
-    __m128 accm1[8];
-    __m512 accm4[2];
+  __m256 acc[2][8];
+  __m128 accm1[2][8];
+  __m512 accm4[2][2];
+#pragma GCC unroll 2
+  for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      acc[t] = _mm256_setzero_ps();
-      accm1[t] = _mm_setzero_ps();
+      acc[i][t] = _mm256_setzero_ps();
+      accm1[i][t] = _mm_setzero_ps();
     }
-    accm4[0] = accm4[1] = _mm512_setzero_ps();
-    for (int b = 0; b < a->nsb; b++) {
+    accm4[i][0] = accm4[i][1] = _mm512_setzero_ps();
+  }
+  for (int b = 0; b < a->nsb; b++) {
+    const size_t bt = (size_t)b * T + t0;
+#pragma GCC unroll 2
+    for (int i = 0; i < RN; i++) {
       q4k_sb u;
-      q4k_unpack(row + (int64_t)Q4K_BYTES * b, &u, NT > 1);
-      const size_t bt = (size_t)b * T + t0;
+      q4k_unpack(w + (int64_t)(r + i) * row_bytes + (int64_t)Q4K_BYTES * b, &u, NT > 1);
       if (NT >= 4) {
 #pragma GCC unroll 2
         for (int g = 0; g < NT / 4; g++) {
           q4k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
-                      a->yd + bt + 4 * g, &acc[4 * g]);
+                      a->yd + bt + 4 * g, &acc[i][4 * g]);
+        }
+        const __m512i mins4 = _mm512_broadcast_i32x4(u.mins);
+#pragma GCC unroll 2
+        for (int g = 0; g < NT / 4; g++) {
+          accm4[i][g] = q4k_min4(mins4, u.dmin, a->nyd4 + (bt + 4 * g) * 4,
+                                 a->s32 + (bt + 4 * g) * 8, accm4[i][g]);
         }
       } else {
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
           q4k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
-                    &acc[t], NT > 1);
-        }
-      }
-      if (NT >= 4) {
-        const __m512i mins4 = _mm512_broadcast_i32x4(u.mins);
-#pragma GCC unroll 2
-        for (int g = 0; g < NT / 4; g++) {
-          accm4[g] = q4k_min4(mins4, u.dmin, a->nyd4 + (bt + 4 * g) * 4,
-                              a->s32 + (bt + 4 * g) * 8, accm4[g]);
-        }
-      } else {
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) {
-          accm1[t] = q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[t]);
+                    &acc[i][t], NT > 1);
+          accm1[i][t] =
+              q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[i][t]);
         }
       }
     }
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < RN; i++) {
     if (NT >= 4) {
       float m[32];
-      _mm512_storeu_ps(m, accm4[0]);
-      _mm512_storeu_ps(m + 16, accm4[1]);
+      _mm512_storeu_ps(m, accm4[i][0]);
+      _mm512_storeu_ps(m + 16, accm4[i][1]);
 #pragma GCC unroll 8
       for (int t = 0; t < NT; t++) {
-        accm1[t] = _mm_loadu_ps(m + 4 * t);
+        accm1[i][t] = _mm_loadu_ps(m + 4 * t);
       }
     }
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      out[(int64_t)(t0 + t) * out_stride + r] = q4k_finish(acc[t], accm1[t]);
+      out[(int64_t)(t0 + t) * out_stride + r + i] = q4k_finish(acc[i][t], accm1[i][t]);
     }
+  }
+}
+
+/* Rows [r0, r1) for the NT tokens starting at t0. */
+KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+  int r = r0;
+  if (NT > 1 && (size_t)NT * a->cols > KQ_L1_ACTIVATIONS) {
+    for (; r + 2 <= r1; r += 2) {
+      q4k_tile(w, row_bytes, a, t0, NT, 2, out, out_stride, r);
+    }
+  }
+  for (; r < r1; r++) {
+    q4k_tile(w, row_bytes, a, t0, NT, 1, out, out_stride, r);
   }
 }
 
