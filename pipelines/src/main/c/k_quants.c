@@ -532,30 +532,88 @@ KQ_INLINE void q6k_token(const q6k_sb *u, const uint8_t *xu, float yd, __m256 *a
   *acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), *acc);
 }
 
-KQ_INLINE void q6k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+/* Four tokens of q6k_token, step by step across the tokens (see q4k_tokens4). */
+KQ_INLINE void q6k_tokens4(const q6k_sb *u, const uint8_t *xu, size_t stride, const float *yd,
+                           __m256 *acc) {
+  const __m512i z = _mm512_setzero_si512();
+  __m512i p[4][4];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+      p[t][g] = _mm512_dpbusd_epi32(
+          z, _mm512_loadu_si512((const void *)(xu + stride * t + 64 * g)), u->w[g]);
+    }
+  }
+  __m512i s[4];
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    s[t] = _mm512_dpwssd_epi32(u->corr, pair16(p[t][0], p[t][1]), u->sp[0]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    s[t] = _mm512_dpwssd_epi32(s[t], pair16(p[t][2], p[t][3]), u->sp[1]);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < 4; t++) {
+    const __m256i sumi = fold16(s[t]);
+    const float d = yd[t] * u->d;
+    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
+  }
+}
+
+/* RN rows from row r for the NT tokens starting at t0 (see q4k_tile). */
+KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                        const int NT, const int RN, float *out, int64_t out_stride, int r) {
   const int T = a->T;
-  for (int r = r0; r < r1; r++) {
-    const uint8_t *row = w + (int64_t)r * row_bytes;
-    __m256 acc[8];
+  __m256 acc[2][8];
+#pragma GCC unroll 2
+  for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      acc[t] = _mm256_setzero_ps();
+      acc[i][t] = _mm256_setzero_ps();
     }
-    for (int b = 0; b < a->nsb; b++) {
+  }
+  for (int b = 0; b < a->nsb; b++) {
+    const size_t bt = (size_t)b * T + t0;
+#pragma GCC unroll 2
+    for (int i = 0; i < RN; i++) {
       q6k_sb u;
-      q6k_unpack(row + (int64_t)Q6K_BYTES * b, &u);
-      const size_t bt = (size_t)b * T + t0;
+      q6k_unpack(w + (int64_t)(r + i) * row_bytes + (int64_t)Q6K_BYTES * b, &u);
+      if (NT >= 4) {
+#pragma GCC unroll 2
+        for (int g = 0; g < NT / 4; g++) {
+          q6k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
+                      a->yd + bt + 4 * g, &acc[i][4 * g]);
+        }
+      } else {
 #pragma GCC unroll 8
-      for (int t = 0; t < NT; t++) {
-        q6k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
-                  &acc[t]);
+        for (int t = 0; t < NT; t++) {
+          q6k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
+                    &acc[i][t]);
+        }
       }
     }
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      out[(int64_t)(t0 + t) * out_stride + r] = hsum_float_8(acc[t]);
+      out[(int64_t)(t0 + t) * out_stride + r + i] = hsum_float_8(acc[i][t]);
     }
+  }
+}
+
+KQ_INLINE void q6k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
+                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+  int r = r0;
+  if (NT > 1 && (size_t)NT * a->cols > KQ_L1_ACTIVATIONS) {
+    for (; r + 2 <= r1; r += 2) {
+      q6k_tile(w, row_bytes, a, t0, NT, 2, out, out_stride, r);
+    }
+  }
+  for (; r < r1; r++) {
+    q6k_tile(w, row_bytes, a, t0, NT, 1, out, out_stride, r);
   }
 }
 
