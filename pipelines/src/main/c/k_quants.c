@@ -45,12 +45,19 @@
 
 enum { KQ_Q4K = 0, KQ_Q6K = 1 };
 
+/*
+ * How q4k_token reads the activations: stored signed (a call with T = 1), stored as x + 128 and
+ * turned back to signed, or stored as x + 128 and used as such (word pairs, several tokens).
+ * All three give the same integer lane sums.
+ */
+enum { KQ_SIGNED = 0, KQ_UNSIGNED = 1, KQ_PAIRS = 2 };
+
 /* Activation bytes of one token block above which rows go in pairs (half of a 32 KiB L1D). */
 #define KQ_L1_ACTIVATIONS 16384
 
 /* ggml's quantize_row_q8_K_ref for one row of cols values. */
 static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, int16_t *s32,
-                             int mode) {
+                             int mode, int flip) {
   const __m512i q127 = _mm512_set1_epi32(127);
   for (int b = 0; b < nsb; b++) {
     const float *xb = x + (size_t)QK_K * b;
@@ -63,7 +70,7 @@ static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, in
     }
     float amax = _mm512_reduce_max_ps(m); /* max is exact in any order */
     if (amax == 0.0f) {
-      memset(qb, 0x80, QK_K);
+      memset(qb, flip, QK_K);
       dd[b] = 0.0f;
       if (s32 != NULL) {
         memset(s32 + 8 * b, 0, 16);
@@ -88,8 +95,8 @@ static void quantize_q8k_row(const float *x, int nsb, uint8_t *qs, float *dd, in
                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
       q = _mm512_min_epi32(q, q127);
       sum16[i] = _mm512_reduce_add_epi32(q);
-      /* stored as x + 128: the unsigned operand of vpdpbusd */
-      __m128i q8 = _mm_xor_si128(_mm512_cvtepi32_epi8(q), _mm_set1_epi8((char)0x80));
+      /* flip 0x80: stored as x + 128, the unsigned operand of vpdpbusd */
+      __m128i q8 = _mm_xor_si128(_mm512_cvtepi32_epi8(q), _mm_set1_epi8((char)flip));
       if (mode == KQ_Q4K) {
         int s = i >> 1; /* 32-value sub-block */
         int slot = (s & 4) | ((s & 1) << 1) | ((s >> 1) & 1);
@@ -157,27 +164,30 @@ KQ_INLINE __m512i q4k_pair(__m512i xlo, __m512i xhi, __m512i wlo, __m512i whi) {
 }
 
 KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u, const int unsigned_form) {
-  const uint32_t kmask1 = 0x3f3f3f3f, kmask2 = 0x0f0f0f0f, kmask3 = 0x03030303;
-  uint32_t utmp[4];
-  memcpy(utmp, blk + 4, 12);
-  utmp[3] = ((utmp[2] >> 4) & kmask2) | (((utmp[1] >> 6) & kmask3) << 4);
-  const uint32_t uaux = utmp[1] & kmask1;
-  utmp[1] = (utmp[2] & kmask2) | (((utmp[0] >> 6) & kmask3) << 4);
-  utmp[2] = uaux;
-  utmp[0] &= kmask1;
-  const __m128i ms = _mm_set_epi32((int)utmp[3], (int)utmp[2], (int)utmp[1], (int)utmp[0]);
-  const __m512i ms32 = _mm512_cvtepu8_epi32(ms); /* sc0..sc7, m0..m7 */
-  const __m512i sc0 = _mm512_permutexvar_epi32(
-      _mm512_set_epi32(2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0), ms32);
-  const __m512i sc1 = _mm512_permutexvar_epi32(
-      _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1), ms32);
-  const __m512i sc2 = _mm512_permutexvar_epi32(
-      _mm512_set_epi32(6, 6, 6, 6, 6, 6, 6, 6, 4, 4, 4, 4, 4, 4, 4, 4), ms32);
-  const __m512i sc3 = _mm512_permutexvar_epi32(
-      _mm512_set_epi32(7, 7, 7, 7, 7, 7, 7, 7, 5, 5, 5, 5, 5, 5, 5, 5), ms32);
-  u->sp[0] = _mm512_or_si512(sc0, _mm512_slli_epi32(sc1, 16));
-  u->sp[1] = _mm512_or_si512(sc2, _mm512_slli_epi32(sc3, 16));
-  u->mins = _mm_cvtepu8_epi16(_mm_srli_si128(ms, 8));
+  /*
+   * ggml's get_scale_min_k4 (its utmp masks) on 32-bit lanes: u0, u1, u2 are the 12 scale bytes;
+   * lane 0 scales 0-3, lane 1 scales 4-7, lane 2 mins 0-3, lane 3 mins 4-7 (16 bytes are read,
+   * the last 4 are the block's first nibbles, unused).
+   */
+  const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 4));
+  const __m128i lo = _mm_and_si128(v, _mm_set1_epi8(0x3f)); /* (u0, u1) & 0x3f */
+  const __m128i u2 = _mm_srlv_epi32(_mm_shuffle_epi32(v, _MM_SHUFFLE(2, 2, 2, 2)),
+                                    _mm_set_epi32(0, 0, 4, 0)); /* (u2, u2 >> 4) */
+  const __m128i hi = _mm_or_si128(_mm_and_si128(u2, _mm_set1_epi8(0x0f)),
+                                  _mm_and_si128(_mm_srli_epi32(v, 2), _mm_set1_epi8(0x30)));
+  const __m128i ms = _mm_unpacklo_epi32(lo, hi); /* bytes: sc0..sc7, m0..m7 */
+  const __m256i ms16 = _mm256_cvtepu8_epi16(ms);
+  const __m512i ms512 = _mm512_castsi256_si512(ms16);
+  /* word pairs (sc0, sc1) x 8 then (sc2, sc3) x 8; (sc4, sc5) x 8 then (sc6, sc7) x 8 */
+  u->sp[0] = _mm512_permutexvar_epi16(
+      _mm512_set_epi16(3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0,
+                       1, 0, 1, 0, 1, 0),
+      ms512);
+  u->sp[1] = _mm512_permutexvar_epi16(
+      _mm512_set_epi16(7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4,
+                       5, 4, 5, 4, 5, 4),
+      ms512);
+  u->mins = _mm256_extracti128_si256(ms16, 1);
   const __m512i m4 = _mm512_set1_epi8(0x0F);
   const __m512i a = _mm512_loadu_si512((const void *)(blk + 16));
   const __m512i b = _mm512_loadu_si512((const void *)(blk + 80));
@@ -185,8 +195,11 @@ KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u, const int unsigned_form
   u->w[1] = _mm512_and_si512(_mm512_srli_epi16(a, 4), m4);
   u->w[2] = _mm512_and_si512(b, m4);
   u->w[3] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
-  u->d = f16_to_f32(blk);
-  u->dmin = f16_to_f32(blk + 2);
+  uint32_t dd;
+  memcpy(&dd, blk, 4);
+  const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128((int)dd));
+  u->d = _mm_cvtss_f32(dm);
+  u->dmin = _mm_cvtss_f32(_mm_movehdup_ps(dm));
   if (unsigned_form) {
     const __m512i m80 = _mm512_set1_epi8((char)0x80);
     __m512i c = _mm512_madd_epi16(q4k_pair(m80, m80, u->w[0], u->w[1]), u->sp[0]);
@@ -207,18 +220,18 @@ KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u, const int unsigned_form
  */
 
 KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xu, float yd, __m256 *acc,
-                         const int unsigned_form) {
+                         const int form) {
   const __m512i x0 = _mm512_loadu_si512((const void *)xu);
   const __m512i x1 = _mm512_loadu_si512((const void *)(xu + 64));
   const __m512i x2 = _mm512_loadu_si512((const void *)(xu + 128));
   const __m512i x3 = _mm512_loadu_si512((const void *)(xu + 192));
   __m512i s;
-  if (unsigned_form) {
+  if (form == KQ_PAIRS) {
     s = _mm512_dpwssd_epi32(u->corr, q4k_pair(x0, x1, u->w[0], u->w[1]), u->sp[0]);
     s = _mm512_dpwssd_epi32(s, q4k_pair(x2, x3, u->w[2], u->w[3]), u->sp[1]);
   } else {
     const __m512i z = _mm512_setzero_si512();
-    const __m512i m80 = _mm512_set1_epi8((char)0x80);
+    const __m512i m80 = _mm512_set1_epi8(form == KQ_UNSIGNED ? (char)0x80 : 0);
     __m512i p0 = _mm512_dpbusd_epi32(z, u->w[0], _mm512_xor_si512(x0, m80));
     __m512i p1 = _mm512_dpbusd_epi32(z, u->w[1], _mm512_xor_si512(x1, m80));
     __m512i p2 = _mm512_dpbusd_epi32(z, u->w[2], _mm512_xor_si512(x2, m80));
@@ -310,7 +323,8 @@ typedef struct {
  * per row.
  */
 KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                        const int NT, const int RN, float *out, int64_t out_stride, int r) {
+                        const int NT, const int RN, const int form, float *out,
+                        int64_t out_stride, int r) {
   const int T = a->T;
   __m256 acc[2][8];
   __m128 accm1[2][8];
@@ -329,7 +343,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 #pragma GCC unroll 2
     for (int i = 0; i < RN; i++) {
       q4k_sb u;
-      q4k_unpack(w + (int64_t)(r + i) * row_bytes + (int64_t)Q4K_BYTES * b, &u, NT > 1);
+      q4k_unpack(w + (int64_t)(r + i) * row_bytes + (int64_t)Q4K_BYTES * b, &u, form == KQ_PAIRS);
       if (NT >= 4) {
 #pragma GCC unroll 2
         for (int g = 0; g < NT / 4; g++) {
@@ -346,7 +360,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 #pragma GCC unroll 8
         for (int t = 0; t < NT; t++) {
           q4k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
-                    &acc[i][t], NT > 1);
+                    &acc[i][t], form);
           accm1[i][t] =
               q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[i][t]);
         }
@@ -373,33 +387,38 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 
 /* Rows [r0, r1) for the NT tokens starting at t0. */
 KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                         const int NT, float *out, int64_t out_stride, int r0, int r1) {
+                         const int NT, const int form, float *out, int64_t out_stride, int r0,
+                         int r1) {
   int r = r0;
   if (NT > 1 && (size_t)NT * a->cols > KQ_L1_ACTIVATIONS) {
     for (; r + 2 <= r1; r += 2) {
-      q4k_tile(w, row_bytes, a, t0, NT, 2, out, out_stride, r);
+      q4k_tile(w, row_bytes, a, t0, NT, 2, form, out, out_stride, r);
     }
   }
   for (; r < r1; r++) {
-    q4k_tile(w, row_bytes, a, t0, NT, 1, out, out_stride, r);
+    q4k_tile(w, row_bytes, a, t0, NT, 1, form, out, out_stride, r);
   }
 }
 
 static void q4k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
                     int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 1, out, os, r0, r1);
+  if (a->T == 1) {
+    q4k_block(w, rb, a, t0, 1, KQ_SIGNED, out, os, r0, r1);
+  } else {
+    q4k_block(w, rb, a, t0, 1, KQ_UNSIGNED, out, os, r0, r1);
+  }
 }
 static void q4k_nt2(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
                     int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 2, out, os, r0, r1);
+  q4k_block(w, rb, a, t0, 2, KQ_PAIRS, out, os, r0, r1);
 }
 static void q4k_nt4(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
                     int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 4, out, os, r0, r1);
+  q4k_block(w, rb, a, t0, 4, KQ_PAIRS, out, os, r0, r1);
 }
 static void q4k_nt8(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
                     int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 8, out, os, r0, r1);
+  q4k_block(w, rb, a, t0, 8, KQ_PAIRS, out, os, r0, r1);
 }
 
 /* Quantizes the T rows of x into scratch and fills a. */
@@ -416,7 +435,8 @@ static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int m
       const int n = nsb - b0 < 64 ? nsb - b0 : 64;
       quantize_q8k_row(x + (size_t)t * cols + (size_t)QK_K * b0, n,
                        qs + (size_t)t * cols + (size_t)QK_K * b0, d,
-                       mode == KQ_Q4K ? sums : NULL, mode);
+                       mode == KQ_Q4K ? sums : NULL, mode,
+                       mode == KQ_Q4K && T == 1 ? 0 : 0x80);
       for (int i = 0; i < n; i++) {
         const size_t bt = (size_t)(b0 + i) * T + t;
         yd[bt] = d[i];
