@@ -142,6 +142,33 @@ KQ_INLINE __m512i pair16(__m512i a, __m512i b) {
   return _mm512_mask_blend_epi16(0xAAAAAAAAu, a, _mm512_slli_epi32(b, 16));
 }
 
+/* q8_K activations in scratch (see the layout above). */
+typedef struct {
+  const uint8_t *qs; /* [T][cols] */
+  const float *yd;   /* [nsb][T] */
+  const float *nyd4; /* [nsb][T][4] */
+  const int16_t *s32; /* [nsb][T][8] */
+  const float *yd8;   /* [nsb][T][8]: y.d 8 times */
+  int T, cols, nsb;
+} q8k_act;
+
+/*
+ * ggml's acc = fma(d, sumi, acc) for two tokens at once: s0, s1 are their 16-lane sums, acc holds
+ * token 0's 8 lanes then token 1's, yd8 their y.d 8 times each; lane for lane the operations of
+ * the one-token form (fold16, then d = y.d * x.d, fma).
+ */
+KQ_INLINE __m512 fma2(__m512i s0, __m512i s1, const float *yd8, float xd, __m512 acc) {
+  const __m512i f = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, 0x44),
+                                     _mm512_shuffle_i64x2(s0, s1, 0xEE));
+  const __m512 d = _mm512_mul_ps(_mm512_loadu_ps(yd8), _mm512_set1_ps(xd));
+  return _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(f), acc);
+}
+
+/* Token 0's (half 0) or token 1's (half 1) 8 lanes of a fma2 accumulator. */
+KQ_INLINE __m256 half8(__m512 acc, const int half) {
+  return _mm256_castsi256_ps(_mm512_extracti64x4_epi64(_mm512_castps_si512(acc), half));
+}
+
 /* ---------------------------------------------------------------------------------------------
  * Q4_K
  */
@@ -254,8 +281,8 @@ KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xu, float yd, __m256 *a
  * dependency chains (vpdpbusd -> shift -> vpdpbusd -> vpdpwssd -> cvt -> fma) overlap; the
  * operations of each token are exactly q4k_token's.
  */
-KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, const float *yd,
-                           __m256 *acc) {
+KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, const float *yd8,
+                           __m512 *acc2) {
   const __m512i z = _mm512_setzero_si512();
   __m512i h[8];
 #pragma GCC unroll 4
@@ -280,12 +307,8 @@ KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, co
   for (int t = 0; t < 4; t++) {
     h[2 * t] = _mm512_dpwssd_epi32(h[2 * t], h[2 * t + 1], u->sp[1]);
   }
-#pragma GCC unroll 4
-  for (int t = 0; t < 4; t++) {
-    const __m256i sumi = fold16(h[2 * t]);
-    const float d = yd[t] * u->d;
-    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-  }
+  acc2[0] = fma2(h[0], h[2], yd8, u->d, acc2[0]);
+  acc2[1] = fma2(h[4], h[6], yd8 + 16, u->d, acc2[1]);
 }
 
 KQ_INLINE __m128 q4k_min1(const q4k_sb *u, const float *nyd4, const int16_t *s32, __m128 accm) {
@@ -307,14 +330,6 @@ KQ_INLINE float q4k_finish(__m256 acc, __m128 accm) {
   return hsum_float_8(acc) + _mm_cvtss_f32(accm);
 }
 
-/* q8_K activations in scratch (see the layout above). */
-typedef struct {
-  const uint8_t *qs; /* [T][cols] */
-  const float *yd;   /* [nsb][T] */
-  const float *nyd4; /* [nsb][T][4] */
-  const int16_t *s32; /* [nsb][T][8] */
-  int T, cols, nsb;
-} q8k_act;
 
 /*
  * RN rows from row r for the NT tokens starting at t0 (RN and NT compile-time constants after
@@ -327,6 +342,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
                         int64_t out_stride, int r) {
   const int T = a->T;
   __m256 acc[2][8];
+  __m512 acc2[2][4];
   __m128 accm1[2][8];
   __m512 accm4[2][2];
 #pragma GCC unroll 2
@@ -336,6 +352,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
       acc[i][t] = _mm256_setzero_ps();
       accm1[i][t] = _mm_setzero_ps();
     }
+    acc2[i][0] = acc2[i][1] = acc2[i][2] = acc2[i][3] = _mm512_setzero_ps();
     accm4[i][0] = accm4[i][1] = _mm512_setzero_ps();
   }
   for (int b = 0; b < a->nsb; b++) {
@@ -348,7 +365,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 #pragma GCC unroll 2
         for (int g = 0; g < NT / 4; g++) {
           q4k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
-                      a->yd + bt + 4 * g, &acc[i][4 * g]);
+                      a->yd8 + (bt + 4 * g) * 8, &acc2[i][2 * g]);
         }
         const __m512i mins4 = _mm512_broadcast_i32x4(u.mins);
 #pragma GCC unroll 2
@@ -376,6 +393,7 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 #pragma GCC unroll 8
       for (int t = 0; t < NT; t++) {
         accm1[i][t] = _mm_loadu_ps(m + 4 * t);
+        acc[i][t] = half8(acc2[i][t / 2], t % 2);
       }
     }
 #pragma GCC unroll 8
@@ -428,6 +446,7 @@ static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int m
   float *yd = (float *)(scratch + (size_t)T * cols);
   float *nyd4 = yd + (size_t)T * nsb;
   int16_t *s32 = (int16_t *)(nyd4 + (size_t)T * nsb * 4);
+  float *yd8 = (float *)(s32 + (size_t)T * nsb * 8);
   float d[64];
   int16_t sums[64 * 8];
   for (int t = 0; t < T; t++) {
@@ -440,6 +459,9 @@ static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int m
       for (int i = 0; i < n; i++) {
         const size_t bt = (size_t)(b0 + i) * T + t;
         yd[bt] = d[i];
+        for (int k = 0; k < 8; k++) {
+          yd8[bt * 8 + k] = d[i];
+        }
         if (mode == KQ_Q4K) {
           for (int k = 0; k < 4; k++) {
             nyd4[bt * 4 + k] = -d[i];
@@ -453,6 +475,7 @@ static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int m
   a->yd = yd;
   a->nyd4 = nyd4;
   a->s32 = s32;
+  a->yd8 = yd8;
   a->T = T;
   a->cols = cols;
   a->nsb = nsb;
