@@ -576,8 +576,8 @@ KQ_INLINE void q6k_token(const q6k_sb *u, const uint8_t *xu, float yd, __m256 *a
 }
 
 /* Four tokens of q6k_token, step by step across the tokens (see q4k_tokens4). */
-KQ_INLINE void q6k_tokens4(const q6k_sb *u, const uint8_t *xu, size_t stride, const float *yd,
-                           __m256 *acc) {
+KQ_INLINE void q6k_tokens4(const q6k_sb *u, const uint8_t *xu, size_t stride, const float *yd8,
+                           __m512 *acc2) {
   const __m512i z = _mm512_setzero_si512();
   __m512i p[4][4];
 #pragma GCC unroll 4
@@ -597,12 +597,8 @@ KQ_INLINE void q6k_tokens4(const q6k_sb *u, const uint8_t *xu, size_t stride, co
   for (int t = 0; t < 4; t++) {
     s[t] = _mm512_dpwssd_epi32(s[t], pair16(p[t][2], p[t][3]), u->sp[1]);
   }
-#pragma GCC unroll 4
-  for (int t = 0; t < 4; t++) {
-    const __m256i sumi = fold16(s[t]);
-    const float d = yd[t] * u->d;
-    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc[t]);
-  }
+  acc2[0] = fma2(s[0], s[1], yd8, u->d, acc2[0]);
+  acc2[1] = fma2(s[2], s[3], yd8 + 16, u->d, acc2[1]);
 }
 
 /* RN rows from row r for the NT tokens starting at t0 (see q4k_tile). */
@@ -610,12 +606,14 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
                         const int NT, const int RN, float *out, int64_t out_stride, int r) {
   const int T = a->T;
   __m256 acc[2][8];
+  __m512 acc2[2][4];
 #pragma GCC unroll 2
   for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
       acc[i][t] = _mm256_setzero_ps();
     }
+    acc2[i][0] = acc2[i][1] = acc2[i][2] = acc2[i][3] = _mm512_setzero_ps();
   }
   for (int b = 0; b < a->nsb; b++) {
     const size_t bt = (size_t)b * T + t0;
@@ -627,7 +625,7 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
 #pragma GCC unroll 2
         for (int g = 0; g < NT / 4; g++) {
           q6k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
-                      a->yd + bt + 4 * g, &acc[i][4 * g]);
+                      a->yd8 + (bt + 4 * g) * 8, &acc2[i][2 * g]);
         }
       } else {
 #pragma GCC unroll 8
@@ -642,7 +640,8 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
   for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      out[(int64_t)(t0 + t) * out_stride + r + i] = hsum_float_8(acc[i][t]);
+      const __m256 a8 = NT >= 4 ? half8(acc2[i][t / 2], t % 2) : acc[i][t];
+      out[(int64_t)(t0 + t) * out_stride + r + i] = hsum_float_8(a8);
     }
   }
 }
