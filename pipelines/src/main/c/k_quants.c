@@ -9,15 +9,16 @@
  * super-block followed by the same horizontal sums. The per-token order of float operations never
  * depends on T or on the row range (batch invariance).
  *
- * Integer products: one 512-bit vector holds 64 weights (two 32-value groups), vpdpbusd gives the
- * 16 lane sums of 4 products (|sum| < 2^15, so they fit int16), and vpdpwssd against a vector of
- * (scale, 0) word pairs multiplies each lane by its group's scale and accumulates. Q6_K's -32
- * offset: the activations are stored as unsigned x + 128 (vpdpbusd wants one unsigned operand),
- * the weights as signed q - 32, and the per-row correction -128 * sum(q - 32) (scaled) starts the
- * accumulator, so it is computed once per row and super-block, not per token.
+ * Integer products: one 512-bit vector holds 64 weights (two 32-value groups) and vpdpbusd gives
+ * its 16 lane sums of 4 products, which fit int16; two such vectors are packed as word pairs in
+ * each 32-bit lane and one vpdpwssd against (scale, scale) word pairs scales and accumulates both
+ * (6 multiply instructions per row, token and super-block instead of 8: llama.cpp's AVX2 code
+ * needs the equivalent of 8). Q6_K's -32 offset and Q4_K's pairs of several tokens use
+ * activations stored as unsigned x + 128 and a per-row correction computed once per row and
+ * super-block, not per token.
  *
  * Weights are unpacked once per (row, super-block, block of up to 8 tokens) and applied to the
- * block's tokens from registers.
+ * block's tokens from registers, four tokens at a time.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -32,15 +33,17 @@
 #define KQ_INLINE static inline __attribute__((always_inline))
 
 /* ---------------------------------------------------------------------------------------------
- * Scratch layout, per call: qs (T * cols bytes, token-major), d (T * nsb floats), then for Q4_K
- * the sums of each 32-value sub-block (T * nsb * 8 int16). T * cols * (1 + 20 / 256) bytes, well
- * inside SLUICE_SCRATCH_BYTES.
+ * Scratch layout, per call (q8k_act): qs (T * cols bytes, token-major), then per super-block and
+ * token (super-block-major, so that the tokens of a block are adjacent): d (float), -d 4 times
+ * (Q4_K), the 8 sums of each 32-value sub-block (int16, Q4_K) and d 8 times. T * cols * (1 + 68 /
+ * 256) bytes, inside SLUICE_SCRATCH_BYTES (2 * T * cols + 4096).
  *
  * Q4_K activations are stored with the 32-value sub-blocks of each super-block in the order
  * 0 2 1 3 4 6 5 7, so that 64 consecutive bytes meet one 512-bit vector of nibbles: bytes 0..31
  * of the weights' qs hold sub-block 0 (low nibbles) and 1 (high nibbles), bytes 32..63 hold 2 and
  * 3, so the low nibbles of a 64-byte load are sub-blocks 0 and 2, the high nibbles 1 and 3.
- * Q6_K activations are stored in natural order as x + 128 (unsigned).
+ * Q6_K activations are stored in natural order as x + 128 (unsigned); Q4_K's as x + 128 too,
+ * except in a call with T = 1 (signed, see KQ_SIGNED).
  */
 
 enum { KQ_Q4K = 0, KQ_Q6K = 1 };
@@ -176,14 +179,16 @@ KQ_INLINE __m256 half8(__m512 acc, const int half) {
 typedef struct {
   __m512i w[4];  /* nibbles: sub-blocks {0,2}, {1,3}, {4,6}, {5,7} */
   __m512i sp[2]; /* (scale of w[0], scale of w[1]) and (w[2], w[3]) word pairs */
-  __m512i corr;  /* unsigned form only: -128 * scale * sum of 4 w, per lane */
+  __m512i corr;  /* KQ_PAIRS only: -128 * (scale * sum of 4 w) per lane, over all 8 sub-blocks */
   __m128i mins;  /* 8 int16 mins */
   float d, dmin;
 } q4k_sb;
 
 /*
- * (low, high) word pairs of sum of 4 w * (x + 128) for two vectors: both sums are in [0, 15300], so
- * the high sums shifted left by 16 bits can accumulate the low vpdpbusd without a borrow.
+ * The lane sums of 4 w * (x + 128) of two vectors as (lo, hi) word pairs in each 32-bit lane, for
+ * one vpdpwssd against (scale lo, scale hi) pairs. Both sums are in [0, 15300] (nibbles times
+ * unsigned bytes), so the hi sums shifted left by 16 bits can be the accumulator of the lo
+ * vpdpbusd: no borrow, no blend.
  */
 KQ_INLINE __m512i q4k_pair(__m512i xlo, __m512i xhi, __m512i wlo, __m512i whi) {
   const __m512i hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), xhi, whi);
@@ -235,15 +240,13 @@ KQ_INLINE void q4k_unpack(const uint8_t *blk, q4k_sb *u, const int unsigned_form
   }
 }
 
-/* One token's super-block, integer part and acc = fma(d, sumi, acc) as ggml. */
 /*
- * One token's super-block: the 8 int32 lanes of ggml's sumi, then acc = fma(d, sumi, acc) as ggml.
- * xu holds the activations as x + 128 (unsigned).
- *
- * unsigned_form: q4k_pair gives one vector of (low, high) word pairs for the price of a shift,
- * scaled by one vpdpwssd. u->corr holds
- * -128 * scale * sum of 4 w, computed once per row and super-block (a token of zeros). Without it
- * (one token, memory-bound) the bytes go back to signed x and each sum is computed separately.
+ * One token's super-block: the 8 int32 lanes of ggml's sumi (lane k: bytes 4k..4k+3 of every
+ * 32-value sub-block times its scale; here lanes k and k + 8, folded), then acc = fma(d, sumi, acc)
+ * as ggml. xu: the token's q8_K bytes in the sub-block order 0 2 1 3 4 6 5 7, stored as given by
+ * form (see KQ_PAIRS). KQ_PAIRS uses q4k_pair and u->corr (the pairs' -128 * sum of w, computed
+ * once per row and super-block as a token of zeros); the other forms, for a lone token, compute
+ * each vector's signed sums and pack them with a blend instead.
  */
 
 KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xu, float yd, __m256 *acc,
@@ -272,14 +275,9 @@ KQ_INLINE void q4k_token(const q4k_sb *u, const uint8_t *xu, float yd, __m256 *a
 }
 
 /*
- * ggml's acc_m = fma(dmin, prod, acc_m) (4 lanes per token) for one token (xmm) or four tokens at
- * once (zmm, token t in lanes 4t..4t+3): lane for lane the same operations.
- * nyd4: -y.d of each token, 4 times; s32: the 8 sums of 32 of each token.
- */
-/*
- * Four tokens of q4k_token's unsigned form, step by step across the tokens so that the four
- * dependency chains (vpdpbusd -> shift -> vpdpbusd -> vpdpwssd -> cvt -> fma) overlap; the
- * operations of each token are exactly q4k_token's.
+ * Four tokens of q4k_token's KQ_PAIRS form, step by step across the tokens so that the four
+ * dependency chains (vpdpbusd -> shift -> vpdpbusd -> vpdpwssd -> cvt -> fma) overlap, the float
+ * steps of two tokens in one zmm (fma2); per token the operations are exactly q4k_token's.
  */
 KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, const float *yd8,
                            __m512 *acc2) {
@@ -311,6 +309,11 @@ KQ_INLINE void q4k_tokens4(const q4k_sb *u, const uint8_t *xu, size_t stride, co
   acc2[1] = fma2(h[4], h[6], yd8 + 16, u->d, acc2[1]);
 }
 
+/*
+ * ggml's acc_m = fma(dmin, prod, acc_m) (4 lanes per token) for one token (xmm) or four tokens at
+ * once (zmm, token t in lanes 4t..4t+3): lane for lane the same operations.
+ * nyd4: -y.d of each token, 4 times; s32: the 8 sums of 32 of each token.
+ */
 KQ_INLINE __m128 q4k_min1(const q4k_sb *u, const float *nyd4, const int16_t *s32, __m128 accm) {
   const __m128i prod = _mm_madd_epi16(u->mins, _mm_loadu_si128((const __m128i *)s32));
   const __m128 dmin = _mm_mul_ps(_mm_loadu_ps(nyd4), _mm_set1_ps(u->dmin));
