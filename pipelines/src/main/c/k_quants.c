@@ -359,19 +359,24 @@ KQ_INLINE float q4k_finish(__m256 acc, __m128 accm) {
  * per row.
  */
 KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                        const int NT, const int RN, const int form, float *out,
+                        const int NT, const int RN, const int single, float *out,
                         int64_t out_stride, int r, const uint8_t *end) {
   const int T = a->T;
-  __m256 acc[2][8];
+  const int G = NT / 4; /* groups of 4 tokens (q4k_tokens4) */
+  const int S = NT % 4; /* then single tokens (q4k_token in the form single) */
+  __m256 acc[2][4];
   __m512 acc2[2][4];
   __m128 accm1[2][8];
   __m512 accm4[2][2];
 #pragma GCC unroll 2
   for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
-    for (int t = 0; t < NT; t++) {
-      acc[i][t] = _mm256_setzero_ps();
+    for (int t = 0; t < 8; t++) {
       accm1[i][t] = _mm_setzero_ps();
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; s++) {
+      acc[i][s] = _mm256_setzero_ps();
     }
     acc2[i][0] = acc2[i][1] = acc2[i][2] = acc2[i][3] = _mm512_setzero_ps();
     accm4[i][0] = accm4[i][1] = _mm512_setzero_ps();
@@ -385,64 +390,86 @@ KQ_INLINE void q4k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
       if (NT == 1) {
         prefetch_block(blk, end, Q4K_BYTES);
       }
-      q4k_unpack(blk, &u, form == KQ_PAIRS);
-      if (NT >= 4) {
+      q4k_unpack(blk, &u, single == KQ_PAIRS);
+      if (G > 0) {
 #pragma GCC unroll 2
-        for (int g = 0; g < NT / 4; g++) {
+        for (int g = 0; g < G; g++) {
           q4k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
                       a->yd8 + (bt + 4 * g) * 8, &acc2[i][2 * g]);
         }
         const __m512i mins4 = _mm512_broadcast_i32x4(u.mins);
 #pragma GCC unroll 2
-        for (int g = 0; g < NT / 4; g++) {
+        for (int g = 0; g < G; g++) {
           accm4[i][g] = q4k_min4(mins4, u.dmin, a->nyd4 + (bt + 4 * g) * 4,
                                  a->s32 + (bt + 4 * g) * 8, accm4[i][g]);
         }
-      } else {
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) {
-          q4k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
-                    &acc[i][t], form);
-          accm1[i][t] =
-              q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[i][t]);
-        }
+      }
+#pragma GCC unroll 4
+      for (int s = 0; s < S; s++) {
+        const int t = 4 * G + s;
+        q4k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
+                  &acc[i][s], single);
+        accm1[i][4 * G + s] =
+            q4k_min1(&u, a->nyd4 + (bt + t) * 4, a->s32 + (bt + t) * 8, accm1[i][4 * G + s]);
       }
     }
   }
 #pragma GCC unroll 2
   for (int i = 0; i < RN; i++) {
-    if (NT >= 4) {
+    __m256 acc8[8];
+    if (G > 0) {
       float m[32];
       _mm512_storeu_ps(m, accm4[i][0]);
       _mm512_storeu_ps(m + 16, accm4[i][1]);
 #pragma GCC unroll 8
-      for (int t = 0; t < NT; t++) {
+      for (int t = 0; t < 4 * G; t++) {
         accm1[i][t] = _mm_loadu_ps(m + 4 * t);
-        acc[i][t] = half8(acc2[i][t / 2], t % 2);
+        acc8[t] = half8(acc2[i][t / 2], t % 2);
       }
+    }
+#pragma GCC unroll 4
+    for (int s = 0; s < S; s++) {
+      acc8[4 * G + s] = acc[i][s];
     }
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      out[(int64_t)(t0 + t) * out_stride + r + i] = q4k_finish(acc[i][t], accm1[i][t]);
+      out[(int64_t)(t0 + t) * out_stride + r + i] = q4k_finish(acc8[t], accm1[i][t]);
     }
   }
 }
 
-/* Rows [r0, r1) for the NT tokens starting at t0. */
+/*
+ * Rows [r0, r1) for the NT tokens starting at t0, in one pass over the weights: groups of four
+ * tokens, then the rest one by one (with the groups' per-row correction, or without any when NT <
+ * 4).
+ */
 KQ_INLINE void q4k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, int t0,
-                         const int NT, const int form, float *out, int64_t out_stride, int r0,
+                         const int NT, const int single, float *out, int64_t out_stride, int r0,
                          int r1) {
   const uint8_t *end = w + (int64_t)r1 * row_bytes;
   int r = r0;
   if (NT > 1 && (size_t)NT * a->cols > KQ_L1_ACTIVATIONS) {
     for (; r + 2 <= r1; r += 2) {
-      q4k_tile(w, row_bytes, a, t0, NT, 2, form, out, out_stride, r, end);
+      q4k_tile(w, row_bytes, a, t0, NT, 2, single, out, out_stride, r, end);
     }
   }
   for (; r < r1; r++) {
-    q4k_tile(w, row_bytes, a, t0, NT, 1, form, out, out_stride, r, end);
+    q4k_tile(w, row_bytes, a, t0, NT, 1, single, out, out_stride, r, end);
   }
 }
+
+#define Q4K_NT(N, SINGLE)                                                                        \
+  static void q4k_nt##N(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,      \
+                        int64_t os, int r0, int r1) {                                            \
+    q4k_block(w, rb, a, t0, N, SINGLE, out, os, r0, r1);                                         \
+  }
+Q4K_NT(2, KQ_UNSIGNED)
+Q4K_NT(3, KQ_UNSIGNED)
+Q4K_NT(4, KQ_PAIRS)
+Q4K_NT(5, KQ_PAIRS)
+Q4K_NT(6, KQ_PAIRS)
+Q4K_NT(7, KQ_PAIRS)
+Q4K_NT(8, KQ_PAIRS)
 
 static void q4k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
                     int64_t os, int r0, int r1) {
@@ -452,18 +479,11 @@ static void q4k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, floa
     q4k_block(w, rb, a, t0, 1, KQ_UNSIGNED, out, os, r0, r1);
   }
 }
-static void q4k_nt2(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 2, KQ_PAIRS, out, os, r0, r1);
-}
-static void q4k_nt4(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 4, KQ_PAIRS, out, os, r0, r1);
-}
-static void q4k_nt8(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q4k_block(w, rb, a, t0, 8, KQ_PAIRS, out, os, r0, r1);
-}
+
+typedef void (*q4k_fn)(const uint8_t *, int64_t, const q8k_act *, int, float *, int64_t, int,
+                       int);
+static const q4k_fn q4k_nt[9] = {NULL,    q4k_nt1, q4k_nt2, q4k_nt3, q4k_nt4,
+                                 q4k_nt5, q4k_nt6, q4k_nt7, q4k_nt8};
 
 /* Quantizes the T rows of x into scratch and fills a. */
 static void q8k_prepare(const float *x, int T, int cols, uint8_t *scratch, int mode, q8k_act *a) {
@@ -514,20 +534,10 @@ void sluice_q4_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float 
   }
   q8k_act a;
   q8k_prepare(x, T, cols, scratch, KQ_Q4K, &a);
-  int t = 0;
-  for (; t + 8 <= T; t += 8) {
-    q4k_nt8(w, row_bytes, &a, t, out, out_stride, r0, r1);
-  }
-  if (t + 4 <= T) {
-    q4k_nt4(w, row_bytes, &a, t, out, out_stride, r0, r1);
-    t += 4;
-  }
-  if (t + 2 <= T) {
-    q4k_nt2(w, row_bytes, &a, t, out, out_stride, r0, r1);
-    t += 2;
-  }
-  if (t < T) {
-    q4k_nt1(w, row_bytes, &a, t, out, out_stride, r0, r1);
+  /* blocks of 8 tokens, the remainder (1..7) in one more pass over the weights */
+  for (int t = 0; t < T; t += 8) {
+    const int n = T - t < 8 ? T - t : 8;
+    q4k_nt[n](w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
 }
 
