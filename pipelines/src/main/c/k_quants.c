@@ -480,9 +480,10 @@ static void q4k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, floa
   }
 }
 
-typedef void (*q4k_fn)(const uint8_t *, int64_t, const q8k_act *, int, float *, int64_t, int,
+/* One token block of a kernel (q4k_ntN, q6k_ntN). */
+typedef void (*kq_block_fn)(const uint8_t *, int64_t, const q8k_act *, int, float *, int64_t, int,
                        int);
-static const q4k_fn q4k_nt[9] = {NULL,    q4k_nt1, q4k_nt2, q4k_nt3, q4k_nt4,
+static const kq_block_fn q4k_nt[9] = {NULL,    q4k_nt1, q4k_nt2, q4k_nt3, q4k_nt4,
                                  q4k_nt5, q4k_nt6, q4k_nt7, q4k_nt8};
 
 /* Quantizes the T rows of x into scratch and fills a. */
@@ -642,13 +643,15 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
                         const int NT, const int RN, float *out, int64_t out_stride, int r,
                         const uint8_t *end) {
   const int T = a->T;
-  __m256 acc[2][8];
+  const int G = NT / 4; /* groups of 4 tokens (q6k_tokens4), then single tokens */
+  const int S = NT % 4;
+  __m256 acc[2][4];
   __m512 acc2[2][4];
 #pragma GCC unroll 2
   for (int i = 0; i < RN; i++) {
-#pragma GCC unroll 8
-    for (int t = 0; t < NT; t++) {
-      acc[i][t] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; s++) {
+      acc[i][s] = _mm256_setzero_ps();
     }
     acc2[i][0] = acc2[i][1] = acc2[i][2] = acc2[i][3] = _mm512_setzero_ps();
   }
@@ -662,18 +665,16 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
         prefetch_block(blk, end, Q6K_BYTES);
       }
       q6k_unpack(blk, &u);
-      if (NT >= 4) {
 #pragma GCC unroll 2
-        for (int g = 0; g < NT / 4; g++) {
-          q6k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
-                      a->yd8 + (bt + 4 * g) * 8, &acc2[i][2 * g]);
-        }
-      } else {
-#pragma GCC unroll 8
-        for (int t = 0; t < NT; t++) {
-          q6k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
-                    &acc[i][t]);
-        }
+      for (int g = 0; g < G; g++) {
+        q6k_tokens4(&u, a->qs + (size_t)(t0 + 4 * g) * a->cols + (size_t)QK_K * b, a->cols,
+                    a->yd8 + (bt + 4 * g) * 8, &acc2[i][2 * g]);
+      }
+#pragma GCC unroll 4
+      for (int s = 0; s < S; s++) {
+        const int t = 4 * G + s;
+        q6k_token(&u, a->qs + (size_t)(t0 + t) * a->cols + (size_t)QK_K * b, a->yd[bt + t],
+                  &acc[i][s]);
       }
     }
   }
@@ -681,7 +682,7 @@ KQ_INLINE void q6k_tile(const uint8_t *w, int64_t row_bytes, const q8k_act *a, i
   for (int i = 0; i < RN; i++) {
 #pragma GCC unroll 8
     for (int t = 0; t < NT; t++) {
-      const __m256 a8 = NT >= 4 ? half8(acc2[i][t / 2], t % 2) : acc[i][t];
+      const __m256 a8 = t < 4 * G ? half8(acc2[i][t / 2], t % 2) : acc[i][t - 4 * G];
       out[(int64_t)(t0 + t) * out_stride + r + i] = hsum_float_8(a8);
     }
   }
@@ -701,22 +702,22 @@ KQ_INLINE void q6k_block(const uint8_t *w, int64_t row_bytes, const q8k_act *a, 
   }
 }
 
-static void q6k_nt1(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q6k_block(w, rb, a, t0, 1, out, os, r0, r1);
-}
-static void q6k_nt2(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q6k_block(w, rb, a, t0, 2, out, os, r0, r1);
-}
-static void q6k_nt4(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q6k_block(w, rb, a, t0, 4, out, os, r0, r1);
-}
-static void q6k_nt8(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,
-                    int64_t os, int r0, int r1) {
-  q6k_block(w, rb, a, t0, 8, out, os, r0, r1);
-}
+#define Q6K_NT(N)                                                                                \
+  static void q6k_nt##N(const uint8_t *w, int64_t rb, const q8k_act *a, int t0, float *out,      \
+                        int64_t os, int r0, int r1) {                                            \
+    q6k_block(w, rb, a, t0, N, out, os, r0, r1);                                                 \
+  }
+Q6K_NT(1)
+Q6K_NT(2)
+Q6K_NT(3)
+Q6K_NT(4)
+Q6K_NT(5)
+Q6K_NT(6)
+Q6K_NT(7)
+Q6K_NT(8)
+
+static const kq_block_fn q6k_nt[9] = {NULL,    q6k_nt1, q6k_nt2, q6k_nt3, q6k_nt4,
+                                 q6k_nt5, q6k_nt6, q6k_nt7, q6k_nt8};
 
 void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x, int32_t T,
                  float *out, int64_t out_stride, int32_t r0, int32_t r1, uint8_t *scratch) {
@@ -725,19 +726,9 @@ void sluice_q6_k(const uint8_t *w, int64_t row_bytes, int32_t cols, const float 
   }
   q8k_act a;
   q8k_prepare(x, T, cols, scratch, KQ_Q6K, &a);
-  int t = 0;
-  for (; t + 8 <= T; t += 8) {
-    q6k_nt8(w, row_bytes, &a, t, out, out_stride, r0, r1);
-  }
-  if (t + 4 <= T) {
-    q6k_nt4(w, row_bytes, &a, t, out, out_stride, r0, r1);
-    t += 4;
-  }
-  if (t + 2 <= T) {
-    q6k_nt2(w, row_bytes, &a, t, out, out_stride, r0, r1);
-    t += 2;
-  }
-  if (t < T) {
-    q6k_nt1(w, row_bytes, &a, t, out, out_stride, r0, r1);
+  /* blocks of 8 tokens, the remainder (1..7) in one more pass over the weights */
+  for (int t = 0; t < T; t += 8) {
+    const int n = T - t < 8 ? T - t : 8;
+    q6k_nt[n](w, row_bytes, &a, t, out, out_stride, r0, r1);
   }
 }
