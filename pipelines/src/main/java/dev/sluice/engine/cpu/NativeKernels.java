@@ -179,10 +179,17 @@ public final class NativeKernels {
             || type == GgmlType.Q6_K);
   }
 
-  /** Per-thread, 64-byte aligned scratch for the quantized activations, grown on demand. */
+  /**
+   * Per thread: the 64-byte aligned scratch for the quantized activations, grown on demand, and the
+   * heap segments of the last arrays passed (the backend's activation and output buffers live as
+   * long as the model, so a steady stream of calls wraps each once and allocates nothing).
+   */
   private static final class Scratch {
     MemorySegment seg = MemorySegment.NULL;
     long size;
+    private final float[][] arrays = new float[4][];
+    private final MemorySegment[] segments = new MemorySegment[4];
+    private int next;
 
     MemorySegment get(long bytes) {
       if (bytes > size) {
@@ -191,6 +198,19 @@ public final class NativeKernels {
         size = want;
       }
       return seg;
+    }
+
+    MemorySegment of(float[] a) {
+      for (int i = 0; i < arrays.length; i++) {
+        if (arrays[i] == a) {
+          return segments[i];
+        }
+      }
+      MemorySegment m = MemorySegment.ofArray(a);
+      arrays[next] = a;
+      segments[next] = m;
+      next = (next + 1) % arrays.length;
+      return m;
     }
   }
 
@@ -202,7 +222,8 @@ public final class NativeKernels {
    */
   static void matmul(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     int cols = w.cols();
-    MemorySegment scratch = SCRATCH.get().get((long) T * cols * 2 + 4096);
+    Scratch sc = SCRATCH.get();
+    MemorySegment scratch = sc.get((long) T * cols * 2 + 4096);
     int rc;
     try {
       rc =
@@ -212,9 +233,9 @@ public final class NativeKernels {
                   w.data(),
                   MatMul.rowBytes(w),
                   cols,
-                  MemorySegment.ofArray(x),
+                  sc.of(x),
                   T,
-                  MemorySegment.ofArray(out),
+                  sc.of(out),
                   (long) w.rows(),
                   r0,
                   r1,
