@@ -10,7 +10,9 @@
  * - cols: a multiple of the type's block size (32 for Q8_0/Q4_0, 256 for Q4_K/Q6_K).
  * - The activations are quantized the way llama.cpp does for that weight type (quantize_row_q8_0
  *   for Q8_0/Q4_0, quantize_row_q8_K for Q4_K/Q6_K) into scratch, once per call; the products are
- *   llama.cpp's integer dot products (ggml_vec_dot_*), block sums scaled and summed in float.
+ *   llama.cpp's integer dot products (ggml_vec_dot_*), block sums scaled and summed in float:
+ *   bit for bit ggml's AVX2 lanes for Q4_K/Q6_K; for Q8_0/Q4_0 two of those integer lane sums are
+ *   added before the conversion (half the float work), so the last bits differ from llama.cpp's.
  * - Batch invariance: a token's result is bit-identical whatever T and whichever rows are asked
  *   for (the per-token summation order never depends on the batch or the row range).
  * - scratch: at least SLUICE_SCRATCH_BYTES(cols, T) bytes, 64-byte aligned, owned by the caller
