@@ -111,6 +111,12 @@ public final class SluiceMetrics {
   /** Seconds a device spent in forward steps (its utilisation as a rate), by device. */
   public final Counter deviceBusySeconds;
 
+  /**
+   * 1 when this JVM's CPU workers run the native VNNI kernels for quantized weights, 0 when they
+   * run the Vector API kernels (no library, an older CPU, or switched off); set once at start.
+   */
+  public final Gauge cpuNativeKernels;
+
   /** Duration of the last load of a model onto this node, in seconds. */
   public final Gauge modelLoadDuration;
 
@@ -222,6 +228,14 @@ public final class SluiceMetrics {
                     + " device's utilisation, its share of wall time the engine was not idle.")
             .labelNames("device")
             .register(registry);
+    cpuNativeKernels =
+        Gauge.builder()
+            .name("sluice_cpu_native_kernels")
+            .help(
+                "1 when CPU workers run the native AVX-512 VNNI kernels for quantized weights, 0"
+                    + " when they run the Vector API kernels (see the worker's start-up log).")
+            .register(registry);
+    cpuNativeKernels.set(dev.sluice.engine.cpu.NativeKernels.available() ? 1 : 0);
     queuedRequests =
         Gauge.builder()
             .name("sluice_queued_requests")
