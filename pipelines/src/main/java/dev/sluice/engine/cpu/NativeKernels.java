@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.Locale;
 
@@ -131,8 +132,12 @@ public final class NativeKernels {
   }
 
   /**
-   * Copies the packaged library to the temporary folder (a jar entry cannot be mapped), named by
-   * its content hash: every JVM of one build shares one file, and a killed JVM leaves nothing new.
+   * Copies the packaged library to a file (a jar entry cannot be mapped): {@code
+   * ~/.cache/sluice/native/<content hash>/libsluicecpu.so}, in the user's own cache (like the model
+   * cache) so that no other user of the machine can plant a library there, and named by content so
+   * that every JVM of one build shares one copy and a killed JVM leaves nothing new. A copy that is
+   * there is used only if its bytes are the packaged ones. Where the home folder is not writable, a
+   * fresh private temporary folder, removed at exit.
    */
   private static Path extract() throws IOException {
     byte[] bytes;
@@ -148,16 +153,25 @@ public final class NativeKernels {
     } catch (NoSuchAlgorithmException e) {
       throw new IOException(e);
     }
-    Path lib =
-        Path.of(System.getProperty("java.io.tmpdir"), "sluice-native-" + hash, "libsluicecpu.so");
-    if (Files.isRegularFile(lib) && Files.size(lib) == bytes.length) {
+    try {
+      Path dir = Path.of(System.getProperty("user.home"), ".cache", "sluice", "native", hash);
+      Path lib = dir.resolve("libsluicecpu.so");
+      if (Files.isRegularFile(lib) && Arrays.equals(Files.readAllBytes(lib), bytes)) {
+        return lib;
+      }
+      Files.createDirectories(dir);
+      Path tmp = Files.createTempFile(dir, "libsluicecpu", ".tmp");
+      Files.write(tmp, bytes);
+      Files.move(tmp, lib, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+      return lib;
+    } catch (IOException | RuntimeException e) { // read-only or missing home folder
+      Path dir = Files.createTempDirectory("sluice-native");
+      Path lib = dir.resolve("libsluicecpu.so");
+      Files.write(lib, bytes);
+      lib.toFile().deleteOnExit();
+      dir.toFile().deleteOnExit();
       return lib;
     }
-    Files.createDirectories(lib.getParent());
-    Path tmp = Files.createTempFile(lib.getParent(), "libsluicecpu", ".tmp");
-    Files.write(tmp, bytes);
-    Files.move(tmp, lib, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    return lib;
   }
 
   /** Whether the native kernels run here. */
