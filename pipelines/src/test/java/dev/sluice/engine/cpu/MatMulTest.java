@@ -139,9 +139,21 @@ class MatMulTest {
     int batch = 3;
     GgufTensor w = QuantTestData.random(type, rows, cols, 99);
     float[] x = QuantTestData.gaussian(batch * cols, 5);
-    float[] xq = type == GgmlType.Q8_0 || type == GgmlType.Q4_0 ? ggmlQ80(x) : ggmlQ8K(x);
     float[] fast = new float[batch * rows];
     fast(w, x, batch, fast, 0, rows);
+    assertFollowsLlamaCpp(w, x, batch, fast);
+  }
+
+  /**
+   * {@code out} (all rows of {@code w} for {@code batch} tokens of {@code x}) agrees to float
+   * rounding with a float64 emulation of llama.cpp: the activations quantized as ggml does for the
+   * weight type, then exact products of the dequantized weights with them.
+   */
+  static void assertFollowsLlamaCpp(GgufTensor w, float[] x, int batch, float[] out) {
+    int rows = w.rows();
+    int cols = w.cols();
+    GgmlType type = w.type();
+    float[] xq = type == GgmlType.Q8_0 || type == GgmlType.Q4_0 ? ggmlQ80(x) : ggmlQ8K(x);
     float[] row = new float[cols];
     for (int r = 0; r < rows; r++) {
       MatMul.dequantizeRow(w, r, row, 0);
@@ -152,8 +164,8 @@ class MatMulTest {
           dot += (double) row[c] * xq[t * cols + c];
           abs += Math.abs((double) row[c] * xq[t * cols + c]);
         }
-        assertThat((double) fast[t * rows + r])
-            .as("%s row %d t %d", type, r, t)
+        assertThat((double) out[t * rows + r])
+            .as("%s row %d token %d of %d", type, r, t, batch)
             .isCloseTo(dot, org.assertj.core.data.Offset.offset(1e-5 * abs + 1e-7));
       }
     }

@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-import org.assertj.core.data.Offset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -66,24 +65,9 @@ class NativeKernelsTest {
     int cols = type.blockSize == 32 ? 896 : 1536;
     GgufTensor w = QuantTestData.random(type, rows, cols, 1000 + type.id);
     float[] x = QuantTestData.gaussian(batch * cols, 31 + batch);
-    float[] xq = type.blockSize == 32 ? MatMulTest.ggmlQ80(x) : MatMulTest.ggmlQ8K(x);
     float[] out = new float[batch * rows];
     NativeKernels.matmul(w, x, batch, out, 0, rows);
-    float[] row = new float[cols];
-    for (int r = 0; r < rows; r++) {
-      MatMul.dequantizeRow(w, r, row, 0);
-      for (int t = 0; t < batch; t++) {
-        double dot = 0;
-        double abs = 0;
-        for (int c = 0; c < cols; c++) {
-          dot += (double) row[c] * xq[t * cols + c];
-          abs += Math.abs((double) row[c] * xq[t * cols + c]);
-        }
-        assertThat((double) out[t * rows + r])
-            .as("%s row %d token %d of %d", type, r, t, batch)
-            .isCloseTo(dot, Offset.offset(1e-5 * abs + 1e-7));
-      }
-    }
+    MatMulTest.assertFollowsLlamaCpp(w, x, batch, out);
   }
 
   /**

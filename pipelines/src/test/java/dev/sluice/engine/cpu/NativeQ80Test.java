@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 import dev.sluice.engine.gguf.GgmlType;
 import dev.sluice.engine.gguf.GgufTensor;
 import java.util.Arrays;
-import org.assertj.core.data.Offset;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -33,25 +32,10 @@ class NativeQ80Test {
     int rows = 7; // a tile of 6 rows and a tail of 1; single-token tiles of 4 + 3
     GgufTensor w = QuantTestData.random(type, rows, cols, 11 + cols + batch);
     float[] x = QuantTestData.gaussian(batch * cols, 3 + batch);
-    float[] xq = MatMulTest.ggmlQ80(x);
     float[] out = new float[batch * rows];
     Arrays.fill(out, Float.NaN);
     NativeKernels.matmul(w, x, batch, out, 0, rows);
-    float[] row = new float[cols];
-    for (int r = 0; r < rows; r++) {
-      MatMul.dequantizeRow(w, r, row, 0);
-      for (int t = 0; t < batch; t++) {
-        double dot = 0;
-        double abs = 0;
-        for (int c = 0; c < cols; c++) {
-          dot += (double) row[c] * xq[t * cols + c];
-          abs += Math.abs((double) row[c] * xq[t * cols + c]);
-        }
-        assertThat((double) out[t * rows + r])
-            .as("%s row %d token %d of %d", type, r, t, batch)
-            .isCloseTo(dot, Offset.offset(1e-5 * abs + 1e-7));
-      }
-    }
+    MatMulTest.assertFollowsLlamaCpp(w, x, batch, out);
     for (int t = 0; t < batch; t++) {
       float[] one = new float[rows];
       NativeKernels.matmul(w, Arrays.copyOfRange(x, t * cols, (t + 1) * cols), 1, one, 1, rows);
