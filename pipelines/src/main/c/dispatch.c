@@ -20,23 +20,27 @@ int sluice_cpu_supported(void) {
 #endif
 }
 
+typedef void kernel_fn(const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x,
+                       int32_t T, float *out, int64_t out_stride, int32_t r0, int32_t r1,
+                       uint8_t *scratch);
+
+static kernel_fn *kernel_for(int32_t type) {
+  switch (type) {
+    case SLUICE_Q8_0: return sluice_q8_0;
+    case SLUICE_Q4_0: return sluice_q4_0;
+    case SLUICE_Q4_K: return sluice_q4_k;
+    case SLUICE_Q6_K: return sluice_q6_k;
+    default: return 0;
+  }
+}
+
 int sluice_matmul(int32_t type, const uint8_t *w, int64_t row_bytes, int32_t cols, const float *x,
                   int32_t T, float *out, int64_t out_stride, int32_t r0, int32_t r1,
                   uint8_t *scratch) {
-  switch (type) {
-    case SLUICE_Q8_0:
-      sluice_q8_0(w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
-      return 0;
-    case SLUICE_Q4_0:
-      sluice_q4_0(w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
-      return 0;
-    case SLUICE_Q4_K:
-      sluice_q4_k(w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
-      return 0;
-    case SLUICE_Q6_K:
-      sluice_q6_k(w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
-      return 0;
-    default:
-      return -1;
+  kernel_fn *k = kernel_for(type);
+  if (!k) {
+    return -1;
   }
+  k(w, row_bytes, cols, x, T, out, out_stride, r0, r1, scratch);
+  return 0;
 }

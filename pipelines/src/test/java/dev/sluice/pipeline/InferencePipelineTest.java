@@ -54,19 +54,23 @@ class InferencePipelineTest {
     system.terminate();
   }
 
-  private InferencePipeline start(int maxSeqs, PipelineSettings s) throws Exception {
+  /** A device loop loading stories260K on the scalar backend with {@code maxSeqs} slots. */
+  private static DeviceLoop startDevice(String name, int maxSeqs, PipelineSettings s) {
     var file = TestData.file("models/stories260K.gguf");
-    DeviceLoop device =
-        DeviceLoop.start(
-            "test-cpu-0",
-            s.computeWindow(),
-            s.outputBuffer(),
-            () ->
-                DeviceModel.load(
-                    "stories260K",
-                    file,
-                    new ScalarBackend(),
-                    new DeviceModel.EngineOptions(maxSeqs, 64, 16, 0, 16, 0)));
+    return DeviceLoop.start(
+        name,
+        s.computeWindow(),
+        s.outputBuffer(),
+        () ->
+            DeviceModel.load(
+                "stories260K",
+                file,
+                new ScalarBackend(),
+                new DeviceModel.EngineOptions(maxSeqs, 64, 16, 0, 16, 0)));
+  }
+
+  private InferencePipeline start(int maxSeqs, PipelineSettings s) throws Exception {
+    DeviceLoop device = startDevice("test-cpu-0", maxSeqs, s);
     DeviceModel model = device.loaded().toCompletableFuture().get(60, TimeUnit.SECONDS);
     pipeline =
         InferencePipeline.start(device, model, s, Prefetch.PrefixLookup.NONE, prefetchPool, mat);
@@ -327,19 +331,7 @@ class InferencePipelineTest {
 
   @Test
   void theDeviceStatsAreRealOnceTheModelIsLoaded() throws Exception {
-    var file = TestData.file("models/stories260K.gguf");
-    PipelineSettings s = PipelineSettings.defaults();
-    DeviceLoop device =
-        DeviceLoop.start(
-            "test-cpu-stats",
-            s.computeWindow(),
-            s.outputBuffer(),
-            () ->
-                DeviceModel.load(
-                    "stories260K",
-                    file,
-                    new ScalarBackend(),
-                    new DeviceModel.EngineOptions(2, 64, 16, 0, 16, 0)));
+    DeviceLoop device = startDevice("test-cpu-stats", 2, PipelineSettings.defaults());
     try {
       // Read on the device thread at the instant the load completes (the stage is registered
       // while the model is still loading): a reader woken by the load must never see the empty

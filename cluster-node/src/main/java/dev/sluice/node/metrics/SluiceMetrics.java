@@ -1,5 +1,6 @@
 package dev.sluice.node.metrics;
 
+import dev.sluice.engine.cpu.NativeKernels;
 import io.prometheus.metrics.core.metrics.Counter;
 import io.prometheus.metrics.core.metrics.Gauge;
 import io.prometheus.metrics.core.metrics.Histogram;
@@ -235,7 +236,7 @@ public final class SluiceMetrics {
                 "1 when CPU workers run the native AVX-512 VNNI kernels for quantized weights, 0"
                     + " when they run the Vector API kernels (see the worker's start-up log).")
             .register(registry);
-    cpuNativeKernels.set(dev.sluice.engine.cpu.NativeKernels.available() ? 1 : 0);
+    cpuNativeKernels.set(NativeKernels.available() ? 1 : 0);
     queuedRequests =
         Gauge.builder()
             .name("sluice_queued_requests")

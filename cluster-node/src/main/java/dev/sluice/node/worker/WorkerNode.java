@@ -1,5 +1,6 @@
 package dev.sluice.node.worker;
 
+import dev.sluice.engine.cpu.NativeKernels;
 import dev.sluice.node.Readiness;
 import java.util.ArrayList;
 import java.util.List;
@@ -65,7 +66,7 @@ public final class WorkerNode {
         "Worker role: devices {} (model {}); CPU native kernels {}",
         ids,
         settings.model(),
-        dev.sluice.engine.cpu.NativeKernels.status());
+        NativeKernels.status());
     return ids;
   }
 }

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import dev.sluice.engine.cpu.NativeKernels;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -136,9 +137,7 @@ class MetricsEndpointTest {
         .contains("sluice_cluster_members{status=\"up\"} 1")
         .contains("sluice_cluster_unreachable_members 0")
         .contains("sluice_node_cpu_cores ")
-        .contains(
-            "sluice_cpu_native_kernels "
-                + (dev.sluice.engine.cpu.NativeKernels.available() ? "1.0" : "0.0"))
+        .contains("sluice_cpu_native_kernels " + (NativeKernels.available() ? "1.0" : "0.0"))
         .contains("jvm_memory_used_bytes")
         .contains("process_cpu_seconds_total");
     if (!NodeMetrics.get(system).gpuMetricsAvailable()) {

@@ -329,13 +329,9 @@ public final class MatMul {
     }
     if (NativeKernels.handles(w.type())) {
       NativeKernels.matmul(w, x, T, out, r0, r1);
-      return;
+    } else {
+      javaKernels(w, x, T, out, r0, r1);
     }
-    if (!VECTORS) {
-      reference(w, x, T, out, r0, r1);
-      return;
-    }
-    VectorMatMul.run(w, x, T, out, r0, r1);
   }
 
   /**
@@ -347,10 +343,15 @@ public final class MatMul {
     if (T == 0 || r0 == r1) {
       return;
     }
-    if (!VECTORS) {
+    javaKernels(w, x, T, out, r0, r1);
+  }
+
+  /** The Vector API kernels, or the reference without vectors; arguments validated. */
+  private static void javaKernels(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
+    if (VECTORS) {
+      VectorMatMul.run(w, x, T, out, r0, r1);
+    } else {
       reference(w, x, T, out, r0, r1);
-      return;
     }
-    VectorMatMul.run(w, x, T, out, r0, r1);
   }
 }

@@ -113,22 +113,34 @@ public final class NativeKernels {
   }
 
   private static String disabledBy() {
-    String prop = System.getProperty("sluice.engine.native");
-    if (prop != null && isFalse(prop)) {
-      return "-Dsluice.engine.native=" + prop;
-    }
-    String env = System.getenv("SLUICE_NATIVE_KERNELS");
-    if (env != null && isFalse(env)) {
-      return "SLUICE_NATIVE_KERNELS=" + env;
-    }
-    return null;
+    return disabledBy(
+        System.getProperty("sluice.engine.native"), System.getenv("SLUICE_NATIVE_KERNELS"));
   }
 
-  private static boolean isFalse(String v) {
-    return switch (v.trim().toLowerCase(Locale.ROOT)) {
-      case "false", "off", "0", "no" -> true;
-      default -> false;
-    };
+  /**
+   * Why the switches turn the native kernels off, or null when they leave them on: {@code prop} is
+   * {@code -Dsluice.engine.native}, {@code env} is {@code SLUICE_NATIVE_KERNELS} (either may be
+   * null). A value other than true/false/on/off/1/0/yes/no turns them off too, with a reason that
+   * names it, rather than being read as "on".
+   */
+  static String disabledBy(String prop, String env) {
+    String[][] switches = {{"-Dsluice.engine.native", prop}, {"SLUICE_NATIVE_KERNELS", env}};
+    for (String[] sw : switches) {
+      String v = sw[1];
+      if (v == null) {
+        continue;
+      }
+      switch (v.trim().toLowerCase(Locale.ROOT)) {
+        case "true", "on", "1", "yes" -> {}
+        case "false", "off", "0", "no" -> {
+          return sw[0] + "=" + v;
+        }
+        default -> {
+          return sw[0] + "=" + v + " is not one of true, false, on, off, 1, 0, yes, no";
+        }
+      }
+    }
+    return null;
   }
 
   /**
@@ -199,17 +211,14 @@ public final class NativeKernels {
    * long as the model, so a steady stream of calls wraps each once and allocates nothing).
    */
   private static final class Scratch {
-    MemorySegment seg = MemorySegment.NULL;
-    long size;
+    private MemorySegment seg = MemorySegment.NULL;
     private final float[][] arrays = new float[4][];
     private final MemorySegment[] segments = new MemorySegment[4];
     private int next;
 
     MemorySegment get(long bytes) {
-      if (bytes > size) {
-        long want = Math.max(bytes, size * 2);
-        seg = Arena.ofAuto().allocate(want, 64);
-        size = want;
+      if (bytes > seg.byteSize()) {
+        seg = Arena.ofAuto().allocate(Math.max(bytes, seg.byteSize() * 2), 64);
       }
       return seg;
     }
@@ -237,7 +246,7 @@ public final class NativeKernels {
   static void matmul(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     int cols = w.cols();
     Scratch sc = SCRATCH.get();
-    MemorySegment scratch = sc.get((long) T * cols * 2 + 4096);
+    MemorySegment scratch = sc.get((long) T * cols * 2 + 4096); // SLUICE_SCRATCH_BYTES(cols, T)
     int rc;
     try {
       rc =

@@ -32,6 +32,11 @@ class MatMulTest {
     MatMul.fast(w, x, T, out, r0, r1);
   }
 
+  /** Whether {@link #fast} quantizes activations like llama.cpp here (else it is the reference). */
+  boolean quantizesActivations() {
+    return MatMul.vectorized() || NativeKernels.available();
+  }
+
   /** Columns per type: odd for unquantized (vector tails), a few blocks for the quantized. */
   static int colsFor(GgmlType type) {
     return switch (type) {
@@ -131,8 +136,7 @@ class MatMulTest {
       names = {"Q8_0", "Q4_0", "Q4_K", "Q6_K"})
   void quantizedFastPathFollowsLlamaCppActivationQuantization(GgmlType type) {
     org.junit.jupiter.api.Assumptions.assumeTrue(
-        MatMul.vectorized()
-            || (NativeKernels.available() && !(this instanceof MatMulVectorPathTest)),
+        quantizesActivations(),
         "fast falls back to the reference without native kernels or 256/512-bit vectors");
     int rows = 37;
     int cols = colsFor(type);

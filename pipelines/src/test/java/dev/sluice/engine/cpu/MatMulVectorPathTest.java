@@ -13,4 +13,9 @@ class MatMulVectorPathTest extends MatMulTest {
   void fast(GgufTensor w, float[] x, int T, float[] out, int r0, int r1) {
     MatMul.vectorFast(w, x, T, out, r0, r1);
   }
+
+  @Override
+  boolean quantizesActivations() {
+    return MatMul.vectorized();
+  }
 }

@@ -43,6 +43,17 @@ class NativeKernelsTest {
     assertThat(NativeKernels.status()).startsWith("on (");
   }
 
+  @Test
+  void theSwitchesTurnTheKernelsOffAndNameABadValue() {
+    assertThat(NativeKernels.disabledBy(null, null)).isNull();
+    assertThat(NativeKernels.disabledBy("true", "on")).isNull();
+    assertThat(NativeKernels.disabledBy(null, "false")).isEqualTo("SLUICE_NATIVE_KERNELS=false");
+    assertThat(NativeKernels.disabledBy(" OFF ", null)).isEqualTo("-Dsluice.engine.native= OFF ");
+    assertThat(NativeKernels.disabledBy("yes", "0")).isEqualTo("SLUICE_NATIVE_KERNELS=0");
+    assertThat(NativeKernels.disabledBy(null, "flase"))
+        .isEqualTo("SLUICE_NATIVE_KERNELS=flase is not one of true, false, on, off, 1, 0, yes, no");
+  }
+
   static Stream<Arguments> typesAndBatches() {
     return Arrays.stream(QUANTIZED)
         .map(GgmlType::valueOf)
